@@ -1,0 +1,1 @@
+"""mixfx.models."""
