@@ -213,12 +213,17 @@ class _Arranger:
                     self.note(inst, RIM if p.groove == "sparse" and not high else SNARE, beat, 0.25, loud)
                 elif s % 2 == 1 and rng.random() < 0.15 * p.density:
                     self.note(inst, SNARE, beat, 0.25, loud * 0.35)  # ghost note
-                if s % hat_step == 0:
-                    voice = keeper
-                    if high and keeper == HAT:
-                        voice = RIDE if p.groove in ("rock", "halftime") else OPEN_HAT if s % 4 == 2 else HAT
+                # Cymbals ring for seconds in the SoundFont (and cost render time), so the ride
+                # plays quarter notes in high-energy sections only; hats keep time otherwise.
+                if high and keeper == HAT and p.groove in ("rock", "halftime", "shuffle"):
+                    if s % 4 == 0:
+                        self.note(inst, RIDE, beat, 0.25, loud * 0.8)
+                elif s % hat_step == 0:
+                    voice = OPEN_HAT if high and keeper == HAT and s % 4 == 2 else keeper
                     accent = 1.0 if s % 4 == 0 else 0.75 if s % 2 == 0 else 0.6
                     self.note(inst, voice, beat, 0.25, loud * accent * 0.85)
+                if p.groove == "shuffle" and s in (4, 12):
+                    self.note(inst, PEDAL_HAT, beat, 0.25, loud * 0.6)
                 if p.groove == "four" and s % 4 == 2:
                     self.note(inst, OPEN_HAT, beat, 0.5, loud * 0.7)
             if fill:
@@ -244,7 +249,7 @@ class _Arranger:
         if p.groove == "hiphop":
             return {0, 7, 10} | extra, {4, 12}, HAT, 1 if busy else 2
         if p.groove == "shuffle":
-            return {0, 8}, {4, 12}, RIDE, 2
+            return {0, 8}, {4, 12}, HAT, 2
         return {0, 10}, {4, 12}, SHAKER if busy else PEDAL_HAT, 2 if busy else 4
 
     # -- bass --------------------------------------------------------------------------------

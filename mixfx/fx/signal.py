@@ -25,7 +25,10 @@ def amplitude_to_db(x: torch.Tensor, floor: float = EPS) -> torch.Tensor:
 
 def rms(x: torch.Tensor, dims: tuple[int, ...] = (-2, -1)) -> torch.Tensor:
     """Root-mean-square over ``dims`` (default: channels and samples jointly), kept as ``(batch, 1, 1)``."""
-    return torch.sqrt(torch.mean(x.square(), dim=dims, keepdim=True))
+    n = 1
+    for d in dims:
+        n *= x.shape[d]
+    return torch.linalg.vector_norm(x, dim=dims, keepdim=True) / n**0.5
 
 
 def match_rms(y: torch.Tensor, reference: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
@@ -34,8 +37,9 @@ def match_rms(y: torch.Tensor, reference: torch.Tensor, floor: float = 1e-7) -> 
     This is the level-preserving renormalisation the official FXmanipulator applies after every
     effect except the loudness gain: ``scale = sqrt(mean(x²) / max(floor, mean(y²)))``.
     """
-    power_ref = reference.square().mean(dim=(-2, -1), keepdim=True)
-    power_y = y.square().mean(dim=(-2, -1), keepdim=True).clamp_min(floor)
+    n = y.shape[-1] * y.shape[-2]
+    power_ref = torch.linalg.vector_norm(reference, dim=(-2, -1), keepdim=True).square() / n
+    power_y = (torch.linalg.vector_norm(y, dim=(-2, -1), keepdim=True).square() / n).clamp_min(floor)
     return y * torch.sqrt(power_ref / power_y)
 
 

@@ -1,0 +1,162 @@
+"""Stimulus media: fades, anchor, true peak, loudness matching, 16-bit WAV output.
+
+Arrays here are numpy float64 ``(batch, channels, samples)`` (or ``(channels, samples)`` at io).
+Loudness is ITU-R BS.1770 integrated loudness from :mod:`mixfx.fx.loudness`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.signal import butter, resample_poly, sosfiltfilt
+
+from mixeval.errors import MixevalError
+from mixfx.fx.loudness import integrated_loudness
+from mixfx.io.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MatchedAudio", "anchor", "apply_fades", "loudness_lufs", "match_loudness", "true_peak_dbtp", "write_wav16"]
+
+PCM16_MAX = 32767.0 / 32768.0
+
+
+def _check3(x: np.ndarray, name: str = "audio") -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected (batch, channels, samples), got shape {x.shape}")
+    return x
+
+
+def loudness_lufs(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """BS.1770 integrated loudness of each item of ``(batch, channels, samples)`` audio; ``-inf`` for silence."""
+    x = _check3(x)
+    return integrated_loudness(torch.from_numpy(x), sample_rate).numpy()
+
+
+def true_peak_dbtp(x: np.ndarray, *, oversample: int = 4) -> np.ndarray:
+    r"""True-peak level per item (dBTP): the peak of the ``oversample``-times upsampled signal.
+
+    Follows ITU-R BS.1770-4 Annex 2 (4× oversampling with an interpolating low-pass, here a
+    polyphase Kaiser-window filter), without its optional 12.04 dB headroom scaling.
+
+    Args:
+        x: ``(batch, channels, samples)`` audio.
+
+    Returns:
+        ``(batch,)`` array, :math:`20\log_{10}\max|x_{\uparrow}|`; ``-inf`` for silence.
+    """
+    x = _check3(x)
+    up = resample_poly(x, oversample, 1, axis=-1) if oversample > 1 else x
+    peak = np.maximum(np.abs(up).max(axis=(1, 2)), np.abs(x).max(axis=(1, 2)))
+    with np.errstate(divide="ignore"):
+        return 20.0 * np.log10(peak)
+
+
+def apply_fades(x: np.ndarray, sample_rate: int, fade_ms: float) -> np.ndarray:
+    """Raised-cosine fade-in and fade-out of ``fade_ms`` on the last axis (a copy)."""
+    n = int(round(fade_ms * 1e-3 * sample_rate))
+    y = np.array(x, dtype=np.float64, copy=True)
+    n = min(n, y.shape[-1] // 2)
+    if n > 0:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
+        y[..., :n] *= ramp
+        y[..., -n:] *= ramp[::-1]
+    return y
+
+
+def anchor(x: np.ndarray, sample_rate: int, *, cutoff_hz: float = 3500.0) -> np.ndarray:
+    """A degraded version for an anchor: mono sum, 8th-order zero-phase Butterworth low-pass.
+
+    Args:
+        x: ``(channels, samples)`` audio.
+
+    Returns:
+        ``(channels, samples)``: the low-passed mono signal on every channel.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    mono = x.mean(axis=0)
+    sos = butter(4, cutoff_hz, btype="low", fs=sample_rate, output="sos")  # order 4, twice (filtfilt)
+    low = sosfiltfilt(sos, mono)
+    return np.repeat(low[None, :], x.shape[0], axis=0)
+
+
+@dataclass(frozen=True)
+class MatchedAudio:
+    """Loudness-matched audio of one question and what was done to it.
+
+    Attributes:
+        audio: ``(batch, channels, samples)`` float64.
+        gain_db, loudness_lufs, true_peak_dbtp: ``(batch,)`` per file, after matching.
+        target_lufs: the loudness used (below the requested one when the ceiling forced it).
+    """
+
+    audio: np.ndarray
+    gain_db: np.ndarray
+    loudness_lufs: np.ndarray
+    true_peak_dbtp: np.ndarray
+    target_lufs: float
+
+
+def match_loudness(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    target_lufs: float = -23.0,
+    ceiling_dbtp: float | None = -1.0,
+    names: list[str] | None = None,
+) -> MatchedAudio:
+    """Scale every item to the same integrated loudness, keeping true peaks under a ceiling.
+
+    If any item would exceed ``ceiling_dbtp`` at ``target_lufs``, the common target is lowered
+    for *all* items so that they stay matched; a log line says so.
+
+    Args:
+        x: ``(batch, channels, samples)`` audio, all items of one question.
+        names: item names for error messages.
+
+    Raises:
+        MixevalError: an item is silent (no block above −70 LUFS), naming it.
+    """
+    x = _check3(x)
+    names = names or [f"item {i}" for i in range(x.shape[0])]
+    loud = loudness_lufs(x, sample_rate)
+    for name, value in zip(names, loud):
+        if not np.isfinite(value):
+            raise MixevalError(f"{name}: segment is silent (below -70 LUFS); choose another song or segment")
+    target = float(target_lufs)
+    gain_db = target - loud
+    if ceiling_dbtp is not None:
+        peaks = true_peak_dbtp(x) + gain_db
+        excess = float(np.max(peaks - ceiling_dbtp))
+        if excess > 0:
+            target -= excess
+            gain_db = gain_db - excess
+            worst = names[int(np.argmax(peaks))]
+            logger.warning(
+                "%s: true peak %.2f dBTP over the %.1f dBTP ceiling at %.1f LUFS; question lowered to %.2f LUFS",
+                worst, excess + ceiling_dbtp, ceiling_dbtp, target_lufs, target,
+            )
+    y = x * (10.0 ** (gain_db / 20.0))[:, None, None]
+    return MatchedAudio(y, gain_db, loudness_lufs(y, sample_rate), true_peak_dbtp(y), target)
+
+
+def write_wav16(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> int:
+    """Write ``(channels, samples)`` audio as 16-bit PCM WAV atomically; return the clipped-sample count.
+
+    Samples beyond full scale are clipped (and counted) rather than wrapped.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2:
+        raise ValueError(f"expected (channels, samples), got shape {audio.shape}")
+    clipped = int(np.count_nonzero(np.abs(audio) > PCM16_MAX))
+    data = np.clip(audio, -1.0, PCM16_MAX).T
+    with atomic_path(Path(path)) as tmp:
+        sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
+    return clipped

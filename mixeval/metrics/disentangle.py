@@ -1,0 +1,440 @@
+"""Disentanglement metrics of Zaidi et al.'s review as used by Koo et al.: DCIMIG, DCI (random forest), MIG, SAP.
+
+Pure functions over numpy arrays: ``factors`` is ``(n_samples, n_factors)`` (ground-truth
+generative factors, e.g. FX parameters), ``codes`` is ``(n_samples, n_codes)`` (embeddings).
+Every score is a ``*_score``-style number: higher is better, best value 1.
+
+Each function follows the reference code (ubisoft-laforge-disentanglement-metrics,
+``src/metrics/{dcimig,dci,mig,sap}.py``, configuration of ``src/experiments/config.py``); where the
+reference crashes or has a quirk the docstring says what is done instead. Common to all:
+
+* inputs are validated (2-D, same rows, ≥ 2 samples, finite) → :class:`MixevalError`;
+* constant factor columns are dropped with a ``UserWarning`` (the reference divides by their
+  zero entropy or crashes on them); all-constant factors raise.
+
+References:
+    J. Zaidi, J. Boilard, G. Gagnon, M.-A. Carbonneau, "Measuring disentanglement: a review of
+    metrics", arXiv:2012.09276, 2020.
+    A. Sepliarskaia, J. Kiseleva, M. de Rijke, "How to not measure disentanglement",
+    arXiv:1910.05587, 2019 (DCIMIG).
+    C. Eastwood, C. K. I. Williams, "A framework for the quantitative evaluation of disentangled
+    representations", ICLR 2018 (DCI).
+    R. T. Q. Chen et al., "Isolating sources of disentanglement in VAEs", NeurIPS 2018 (MIG).
+    A. Kumar, P. Sattigeri, A. Balakrishnan, "Variational inference of disentangled latent
+    concepts from unlabeled observations", ICLR 2018 (SAP).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import minmax_scale
+
+from mixeval.errors import MixevalError
+from mixeval.metrics.information import (
+    check_factors_codes,
+    discretize,
+    drop_constant_columns,
+    entropy,
+    mutual_information_matrix,
+    to_labels,
+)
+
+__all__ = ["DCIResult", "dci", "dci_from_importance", "dcimig", "mig", "sap"]
+
+logger = logging.getLogger(__name__)
+
+
+def _top_gap(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax along ``axis`` (first on ties) and best minus second-best (the best alone if only one)."""
+    best = np.argmax(m, axis=axis)
+    top = np.max(m, axis=axis)
+    n = m.shape[axis]
+    second = np.partition(m, n - 2, axis=axis).take(n - 2, axis=axis) if n > 1 else 0.0
+    return best, top - second
+
+
+def _discrete_inputs(factors, codes, nb_bins: int, continuous_factors: bool):
+    f, c = check_factors_codes(factors, codes)
+    f, _ = drop_constant_columns(f, "factors")
+    f_lab = discretize(f, nb_bins) if continuous_factors else to_labels(f)[0]
+    return f_lab, discretize(c, nb_bins)
+
+
+def dcimig(factors: np.ndarray, codes: np.ndarray, *, nb_bins: int = 10, continuous_factors: bool = True) -> float:
+    """DCIMIG (Sepliarskaia et al.) exactly as in the reference ``dcimig.py``.
+
+    Factors (if ``continuous_factors``) and codes (always) are min-max scaled per column and cut
+    into ``nb_bins`` equal-width bins (:func:`~mixeval.metrics.information.discretize`); ``I`` is
+    the plug-in mutual information in bits. Each code votes for its best factor with the gap to
+    its second-best factor; each factor keeps its largest vote:
+
+    .. math::
+        j_i = \\arg\\max_j I(z_i; v_j), \\quad
+        D_i = I(z_i; v_{j_i}) - \\max_{k \\ne j_i} I(z_i; v_k), \\quad
+        \\mathrm{DCIMIG} = \\frac{\\sum_j \\max_{i: j_i = j} D_i}{\\sum_j H(v_j)}
+
+    (a factor no code picks contributes 0). Deterministic, in [0, 1]. Ties in the argmax go to the
+    first factor (gap 0). Plug-in MI is biased upwards (≈ 0.23 bit for 10×10 bins at N = 250), so
+    pure noise does not score exactly 0, and with many codes some align with a factor by chance.
+
+    Differences to the reference (only where it fails): constant factors are dropped with a
+    warning (no effect on the value); with a single factor the second-best MI is taken as 0
+    (the reference raises ``IndexError``), i.e. the score becomes ``max_i I(z_i; v) / H(v)``.
+
+    Args:
+        factors: ``(n_samples, n_factors)``; continuous values, or discrete labels if
+            ``continuous_factors=False`` (then used as given — but codes are still binned into
+            ``nb_bins`` bins, so a factor with more than ``nb_bins`` classes cannot be fully captured).
+        codes: ``(n_samples, n_codes)`` continuous.
+        nb_bins: equal-width bins per column (reference: 10).
+        continuous_factors: bin the factors (reference: True).
+
+    Returns:
+        DCIMIG score in [0, 1].
+
+    Raises:
+        MixevalError: invalid input (shape, NaN/inf, all factors constant).
+    """
+    f_lab, c_lab = _discrete_inputs(factors, codes, nb_bins, continuous_factors)
+    mi = mutual_information_matrix(f_lab, c_lab)  # (K, L) bits
+    best, gap = _top_gap(mi, axis=0)  # per code
+    per_factor = np.zeros(mi.shape[0])
+    np.maximum.at(per_factor, best, gap)
+    return float(np.clip(per_factor.sum() / entropy(f_lab).sum(), 0.0, 1.0))
+
+
+def mig(
+    factors: np.ndarray,
+    codes: np.ndarray,
+    *,
+    nb_bins: int = 10,
+    continuous_factors: bool = True,
+    normalization: str = "code",
+) -> float:
+    """Mutual information gap, as the reference ``mig.py`` ("MIG-RMIG" in Zaidi et al.).
+
+    Binning and MI as in :func:`dcimig`. For each factor, the gap between its best and
+    second-best code, averaged over factors:
+
+    * ``normalization="code"`` (reference): each MI is divided by the **code's** entropy first
+      (pyitlib ``information_mutual_normalised(..., norm_factor='Y')``),
+      :math:`\\mathrm{MIG} = \\frac1K \\sum_j \\big(\\tilde I_{(1)j} - \\tilde I_{(2)j}\\big)`,
+      :math:`\\tilde I_{ij} = I(z_i; v_j) / H(z_i)`; a constant code gets :math:`\\tilde I = 0`
+      (the reference gives NaN).
+    * ``normalization="factor"``: Chen et al. / disentanglement_lib,
+      :math:`\\frac1K \\sum_j (I_{(1)j} - I_{(2)j}) / H(v_j)`.
+
+    With one code the second-best is taken as 0 (reference: ``IndexError``). Constant factors are
+    dropped with a warning (the reference would count them as a 0 gap in the mean).
+
+    Args:
+        factors: ``(n_samples, n_factors)``.
+        codes: ``(n_samples, n_codes)``.
+        nb_bins: equal-width bins per column (reference: 10).
+        continuous_factors: bin the factors (reference: True).
+        normalization: ``"code"`` or ``"factor"``.
+
+    Returns:
+        MIG in [0, 1].
+
+    Raises:
+        MixevalError: invalid input or ``normalization``.
+    """
+    if normalization not in ("code", "factor"):
+        raise MixevalError(f"normalization: expected 'code' or 'factor', got {normalization!r}")
+    f_lab, c_lab = _discrete_inputs(factors, codes, nb_bins, continuous_factors)
+    mi = mutual_information_matrix(f_lab, c_lab)
+    if normalization == "code":
+        h_c = entropy(c_lab)
+        mi = np.divide(mi, h_c, out=np.zeros_like(mi), where=h_c > 0)
+        _, gap = _top_gap(mi, axis=1)
+    else:
+        _, gap = _top_gap(mi, axis=1)
+        gap = gap / entropy(f_lab)
+    return float(np.clip(np.mean(gap), 0.0, 1.0))
+
+
+def sap(factors: np.ndarray, codes: np.ndarray) -> float:
+    """SAP score, regression variant (the reference configuration ``regression=True``).
+
+    :math:`S_{ji}` is the training-set :math:`R^2` (clipped at 0) of a 1-D linear regression of
+    factor :math:`j` on code :math:`i`, which equals the squared Pearson correlation; computed for
+    all pairs at once. SAP is the mean over factors of the gap between the two largest
+    :math:`S_{ji}` over codes. A constant code gets :math:`S = 0` (its regression predicts the
+    mean); with one code the second-best is 0. Constant factors are dropped with a warning (the
+    reference would count their 0 gap in the mean). The reference's classification variant
+    (decision trees per pair) is not provided.
+
+    Args:
+        factors: ``(n_samples, n_factors)`` continuous.
+        codes: ``(n_samples, n_codes)``.
+
+    Returns:
+        SAP in [0, 1].
+
+    Raises:
+        MixevalError: invalid input.
+    """
+    f, c = check_factors_codes(factors, codes)
+    f, _ = drop_constant_columns(f, "factors")
+    f = np.asarray(f, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    fz = f - f.mean(axis=0)
+    cz = c - c.mean(axis=0)
+    f_norm = np.sqrt((fz**2).sum(axis=0))
+    c_norm = np.sqrt((cz**2).sum(axis=0))
+    cov = fz.T @ cz
+    denom = np.outer(f_norm, c_norm)
+    r = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
+    _, gap = _top_gap(np.clip(r**2, 0.0, 1.0), axis=1)
+    return float(np.clip(np.mean(gap), 0.0, 1.0))
+
+
+# --------------------------------------------------------------------------------------- DCI
+
+
+@dataclass(frozen=True, eq=False)
+class DCIResult:
+    """Result of :func:`dci`. Unpacks as ``D, C, I = dci(...)`` (the reference's return order).
+
+    Attributes:
+        disentanglement: D ("Mod" in Zaidi et al.), importance-weighted mean of per-code scores.
+        completeness: C ("Comp"), unweighted mean over factors.
+        informativeness: I ("Expl"), mean over factors of ``max(1 - 12·MSE_train, 0)`` — the
+            reference's training-set score.
+        informativeness_cv: same formula with the cross-validated MSE of the selected
+            configuration (held-out; not in the reference, slightly optimistic because the
+            configuration was chosen on it).
+        importance: ``(n_factors, n_codes)`` forest importances (negatives clipped to 0).
+        factor_informativeness: ``(n_factors,)`` training-set scores per factor.
+        factor_completeness: ``(n_factors,)``.
+        best_params: per factor, the selected ``(max_depth, max_features)``.
+        factor_indices: columns of the input ``factors`` that were used (constants dropped).
+    """
+
+    disentanglement: float
+    completeness: float
+    informativeness: float
+    informativeness_cv: float
+    importance: np.ndarray
+    factor_informativeness: np.ndarray
+    factor_completeness: np.ndarray
+    best_params: tuple[tuple[int, float], ...]
+    factor_indices: tuple[int, ...]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.disentanglement, self.completeness, self.informativeness))
+
+    def to_dict(self) -> dict[str, float]:
+        """The four scalar scores."""
+        return {
+            "disentanglement": self.disentanglement,
+            "completeness": self.completeness,
+            "informativeness": self.informativeness,
+            "informativeness_cv": self.informativeness_cv,
+        }
+
+
+def _normalized_entropy(p: np.ndarray, axis: int) -> np.ndarray:
+    """Entropy of distributions ``p`` (summing to 1 along ``axis``) divided by ``log(size)``."""
+    n = p.shape[axis]
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -plogp.sum(axis=axis) / np.log(n)
+
+
+def dci_from_importance(importance: np.ndarray, *, reference_quirks: bool = False) -> tuple[float, float, np.ndarray]:
+    """Disentanglement and completeness from a ``(n_factors, n_codes)`` importance matrix ``R``.
+
+    .. math::
+        D = \\sum_i \\rho_i (1 - H_K(P_{\\cdot i})), \\quad
+        \\rho_i = \\frac{\\sum_j R_{ji}}{\\sum_{ji} R_{ji}}, \\quad
+        C = \\frac1K \\sum_j (1 - H_L(P_{j \\cdot}))
+
+    with :math:`H_K` the entropy in base K (factors) of a code's column normalised to sum 1 and
+    :math:`H_L` the entropy in base L (codes) of a factor's row normalised to sum 1. Negative
+    entries are clipped to 0. A factor row of zeros gets completeness 0 (as the reference under
+    numpy 1.x); an all-zero matrix gives D = 0.
+
+    Default: codes with zero total importance simply get weight 0. ``reference_quirks=True``
+    reproduces the reference loop's ``break``: at the first code with zero total importance the
+    loop stops, so only the codes before it count towards D (D = 0 if it is the first code).
+    With ``n_factors == 1`` (``n_codes == 1``) the entropy base is 1: D (C) is NaN with a
+    warning by default; the reference raises ``ZeroDivisionError``, reproduced as MixevalError.
+
+    Returns:
+        ``(D, C, completeness_per_factor)``.
+    """
+    r = np.clip(np.asarray(importance, dtype=np.float64), 0.0, None)
+    if r.ndim != 2:
+        raise MixevalError(f"importance: expected a 2-D array (n_factors, n_codes), got shape {r.shape}")
+    k, l = r.shape
+    if reference_quirks and (k < 2 or l < 2):
+        raise MixevalError(f"importance: the reference DCI needs ≥ 2 factors and ≥ 2 codes, got shape {r.shape}")
+    rho = r.sum(axis=0)
+    if reference_quirks:
+        zero = np.flatnonzero(rho == 0)
+        if zero.size:
+            rho = rho.copy()
+            rho[zero[0] :] = 0.0
+    if k < 2:
+        warnings.warn("dci: disentanglement is undefined with a single factor; returning NaN", RuntimeWarning, stacklevel=2)
+        d = float("nan")
+    elif rho.sum() == 0:
+        d = 0.0
+    else:
+        p = r / np.where(rho > 0, rho, 1.0)
+        d_code = 1.0 - _normalized_entropy(p, axis=0)
+        d = float(np.clip(np.sum(d_code * rho) / rho.sum(), 0.0, 1.0))
+    row = r.sum(axis=1)
+    if l < 2:
+        warnings.warn("dci: completeness is undefined with a single code; returning NaN", RuntimeWarning, stacklevel=2)
+        c_f = np.full(k, np.nan)
+    else:
+        q = r / np.where(row > 0, row, 1.0)[:, None]
+        c_f = np.where(row > 0, np.clip(1.0 - _normalized_entropy(q, axis=1), 0.0, 1.0), 0.0)
+    return d, float(np.mean(c_f)), c_f
+
+
+def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int | None) -> RandomForestRegressor:
+    return RandomForestRegressor(
+        n_estimators=n_estimators, max_depth=max_depth, max_features=max_features, random_state=seed, n_jobs=1
+    )
+
+
+def _fold_mse(x, y, train, test, md, mf, n_estimators, seed) -> float:
+    model = _forest(md, mf, n_estimators, seed).fit(x[train], y[train])
+    return float(np.mean((model.predict(x[test]) - y[test]) ** 2))
+
+
+def _refit(x, y, md, mf, n_estimators, seed) -> tuple[float, np.ndarray]:
+    model = _forest(md, mf, n_estimators, seed).fit(x, y)
+    return float(np.mean((model.predict(x) - y) ** 2)), np.asarray(model.feature_importances_, dtype=np.float64)
+
+
+def _run(tasks: list, n_jobs: int | None, progress: Callable[[int, int], None] | None, done: int, total: int) -> list:
+    out = []
+    for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(tasks):
+        out.append(res)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return out
+
+
+def dci(
+    factors: np.ndarray,
+    codes: np.ndarray,
+    *,
+    seed: int | np.random.Generator | None = 0,
+    n_jobs: int | None = -1,
+    reference_quirks: bool = False,
+    max_depths: Sequence[int] = (8, 16, 32, 64, 128),
+    max_features: Sequence[float] = (0.2, 0.4, 0.8, 1.0),
+    n_estimators: int = 10,
+    n_splits: int = 10,
+    progress: Callable[[int, int], None] | None = None,
+) -> DCIResult:
+    """DCI with random forests, as the reference ``dci(..., model='random_forest')``.
+
+    1. Factors and codes are min-max scaled per column to [0, 1].
+    2. For each factor, a ``RandomForestRegressor(n_estimators=10)`` is chosen on the grid
+       ``max_depths × max_features`` (reference: {8,16,32,64,128} × {0.2,0.4,0.8,1.0}) by the
+       lowest mean MSE over an **unshuffled** ``KFold(n_splits=10)`` (so row order matters;
+       ties keep the earlier grid point), then refit on all samples.
+    3. Informativeness (Expl) per factor is ``max(1 - 12·MSE, 0)`` where, as in the reference,
+       the MSE is **in-sample** (the refit forest predicting its own training data; 1/12 is the
+       variance of U(0,1), so 0 ≈ mean predictor). This is optimistic (≈ 0.8 for pure-noise
+       2048-d codes at N = 250); ``informativeness_cv`` gives the held-out CV counterpart.
+    4. The forests' impurity importances form ``R`` (n_factors, n_codes) →
+       :func:`dci_from_importance` for D and C.
+
+    All fits (factors × grid × folds, then the refits) run in parallel threads (``n_jobs``);
+    every forest gets ``random_state=seed``, so results do not depend on ``n_jobs``. (The
+    reference seeds nothing and draws from numpy's global RNG, so its values cannot be matched
+    bit for bit.) Cost: ``n_factors × (|grid|·n_splits + 1)`` forest fits.
+
+    Reference quirks (``reference_quirks=False`` is the sane default):
+
+    * ``break`` in the D loop: see :func:`dci_from_importance` (quirk mode reproduces it).
+    * constant factor columns: dropped with a warning; quirk mode keeps them, which gives that
+      factor Expl = 1 and Comp = 0 (the reference under numpy 1.x; it crashes under numpy 2).
+    * one factor / one code: D / C are NaN with a warning; quirk mode raises (reference crashes).
+    * negative importances (−1e−17 from sklearn) crash the reference: clipped to 0 in both modes.
+
+    Args:
+        factors: ``(n_samples, n_factors)`` continuous factors (discrete ones are unsupported,
+            as in the reference; they are treated as numbers).
+        codes: ``(n_samples, n_codes)``.
+        seed: ``random_state`` of every forest; a ``numpy.random.Generator`` draws one int; None is
+            unseeded (non-reproducible).
+        n_jobs: parallel workers for the fits (joblib; -1 = all cores, None/1 = serial).
+        reference_quirks: reproduce the reference's behaviours listed above.
+        max_depths: grid of ``max_depth``.
+        max_features: grid of ``max_features`` (fractions of the codes).
+        n_estimators: trees per forest (reference: 10).
+        n_splits: CV folds (reference: 10).
+        progress: called as ``progress(done, total)`` after each forest fit.
+
+    Returns:
+        :class:`DCIResult`; ``D, C, I = dci(...)`` also works.
+
+    Raises:
+        MixevalError: invalid input or settings.
+    """
+    f, c = check_factors_codes(factors, codes)
+    if reference_quirks:
+        kept = np.arange(f.shape[1])
+        if f.shape[1] < 2 or c.shape[1] < 2:
+            raise MixevalError(f"dci: the reference needs ≥ 2 factors and ≥ 2 codes, got {f.shape[1]} and {c.shape[1]}")
+    else:
+        f, kept = drop_constant_columns(f, "factors")
+    n = f.shape[0]
+    if not 2 <= n_splits <= n:
+        raise MixevalError(f"n_splits: expected 2..{n} (number of samples), got {n_splits}")
+    grid = [(int(md), float(mf)) for md in max_depths for mf in max_features]
+    if not grid:
+        raise MixevalError("dci: max_depths and max_features must not be empty")
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**31 - 1))
+    y_all = minmax_scale(np.asarray(f, dtype=np.float64))
+    x = minmax_scale(c)
+    k = y_all.shape[1]
+    folds = list(KFold(n_splits=n_splits).split(x))
+    total = k * (len(grid) * n_splits + 1)
+    tasks = [
+        delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, seed)
+        for j in range(k)
+        for md, mf in grid
+        for tr, te in folds
+    ]
+    logger.debug("dci: %d factors x %d configurations x %d folds", k, len(grid), n_splits)
+    cv_mse = np.asarray(_run(tasks, n_jobs, progress, 0, total)).reshape(k, len(grid), n_splits).mean(axis=2)
+    best = np.argmin(cv_mse, axis=1)  # first minimum = reference's strict "<"
+    refits = _run(
+        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, seed) for j in range(k)],
+        n_jobs, progress, total - k, total,
+    )
+    mse_train = np.array([m for m, _ in refits])
+    importance = np.clip(np.stack([w for _, w in refits]), 0.0, None)
+    info = np.maximum(1.0 - 12.0 * mse_train, 0.0)
+    info_cv = np.maximum(1.0 - 12.0 * cv_mse[np.arange(k), best], 0.0)
+    d, comp, comp_f = dci_from_importance(importance, reference_quirks=reference_quirks)
+    return DCIResult(
+        disentanglement=d,
+        completeness=comp,
+        informativeness=float(np.mean(info)),
+        informativeness_cv=float(np.mean(info_cv)),
+        importance=importance,
+        factor_informativeness=info,
+        factor_completeness=comp_f,
+        best_params=tuple(grid[b] for b in best),
+        factor_indices=tuple(int(i) for i in kept),
+    )

@@ -1,0 +1,212 @@
+"""Listening-test pipelines: generate a WAET test folder, analyse its results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from mixeval.errors import MixevalError
+from mixeval.listening.analyze import GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, unblind
+from mixeval.listening.generate import Question, Renderer, generate_media
+from mixeval.listening.manifest import read_manifest, write_manifest
+from mixeval.listening.readme import experimenter_readme
+from mixeval.listening.results import ResultSet, load_results
+from mixeval.listening.spec import ListeningTestSpec
+from mixeval.listening.waet import WaetSetup, assert_valid_test, build_test_xml, validate_xsd
+from mixeval.plots.violin import save_figure, violin_figure
+from mixeval.tables.render import to_markdown, write_table
+from mixfx.io.atomic import atomic_dir, atomic_write
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AnalyzeResult", "MakeResult", "analyze_listening", "make_listening_test"]
+
+_FLOATS = {
+    "p": "{:.3g}", "p_bonferroni": "{:.3g}", "p_gg": "{:.3g}", "friedman_p": "{:.3g}",
+    "t": "{:.2f}", "d_z": "{:.2f}", "f": "{:.2f}", "friedman_chi2": "{:.2f}", "eps_gg": "{:.3f}", "eta_p2": "{:.3f}",
+}
+
+
+@dataclass
+class MakeResult:
+    """What :func:`make_listening_test` wrote."""
+
+    out_dir: Path
+    xml_path: Path
+    manifest_path: Path
+    n_pages: int
+    n_files: int
+    clipped_files: list[str]
+    xsd_validated: bool
+
+
+def make_listening_test(
+    spec: ListeningTestSpec,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    waet_dir: str | os.PathLike | None = None,
+    renderer: Renderer | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int, int, Question], None] | None = None,
+) -> MakeResult:
+    """Generate a WAET listening test folder (atomically: all of it or nothing).
+
+    Layout of ``out_dir`` (default ``listening_test/<name>``)::
+
+        tests/<name>.xml      media/<name>/<token>.wav      manifest.csv   README.md   spec.json
+
+    Before the folder appears, the XML passes the structural check (every media file exists
+    and decodes, ids unique, ...) and, with ``waet_dir``, WAET's own XSD.
+
+    Raises:
+        MixevalError: invalid spec, missing or silent audio, an existing ``out_dir`` without
+            ``overwrite``, or a failed check.
+    """
+    spec = spec.validate()
+    out = Path(out_dir) if out_dir is not None else Path("listening_test") / spec.name
+    if out.exists() and not overwrite:
+        raise MixevalError(f"{out}: already exists; pass --force to replace it (a new test gets new blinded ids)")
+    if waet_dir is not None and not (Path(waet_dir) / "xml" / "test-schema.xsd").is_file():
+        raise MixevalError(f"{waet_dir}: not a WAET checkout (no xml/test-schema.xsd)")
+    with atomic_dir(out) as tmp:
+        test = generate_media(spec, tmp / "media" / spec.name, renderer=renderer, progress=progress)
+        setup = WaetSetup(
+            host_url=f"media/{spec.name}/", axis=spec.axis, question=spec.question, scale=spec.scale,
+            instructions=spec.instructions, project_return=spec.project_return,
+        )
+        xml_path = tmp / "tests" / f"{spec.name}.xml"
+        with atomic_write(xml_path, "wb") as f:
+            f.write(build_test_xml(setup, test.pages))
+        assert_valid_test(xml_path, root_dir=tmp)
+        if waet_dir is not None:
+            validate_xsd(xml_path, waet_dir)
+        write_manifest(test.manifest, tmp / "manifest.csv")
+        with atomic_write(tmp / "spec.json", "w", encoding="utf-8") as f:
+            json.dump(spec.to_dict(), f, indent=2, ensure_ascii=False)
+        with atomic_write(tmp / "README.md", "w", encoding="utf-8") as f:
+            f.write(experimenter_readme(spec, test, xsd_checked=waet_dir is not None))
+    for c in test.clipped_files:
+        logger.warning("clipped: %s", c)
+    return MakeResult(
+        out_dir=out, xml_path=out / "tests" / f"{spec.name}.xml", manifest_path=out / "manifest.csv",
+        n_pages=len(test.pages), n_files=len(test.manifest), clipped_files=test.clipped_files,
+        xsd_validated=waet_dir is not None,
+    )
+
+
+@dataclass
+class AnalyzeResult:
+    """What :func:`analyze_listening` found and wrote."""
+
+    analysis: Analysis
+    results: ResultSet
+    files: list[Path] = field(default_factory=list)
+    summary: str = ""
+
+
+def _group_title(name: str) -> str:
+    return GROUP_TITLES.get(name, name.replace("single_stem:", "single stem: "))
+
+
+def analyze_listening(
+    results: str | os.PathLike,
+    *,
+    manifest: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "reports/listening",
+    options: AnalysisOptions = AnalysisOptions(),
+    axis: str | None = None,
+    plots: bool = True,
+) -> AnalyzeResult:
+    """Read results, un-blind them with the manifest, compute statistics, write tables and plots.
+
+    Writes into ``out_dir``: ``ratings.csv`` (un-blinded long table), ``descriptives``,
+    ``pairwise``, ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
+    ``violin.{png,pdf}`` (one panel per question type, like Fig. 3), ``violin_stems.{png,pdf}``
+    (per instrument, when several) and ``summary.md``.
+
+    Raises:
+        MixevalError: any bad input (see :func:`load_results`, :func:`read_manifest`,
+            :func:`unblind`, :func:`normalize_scale`).
+    """
+    options = options.validate()
+    result = load_results(results, axis=axis)
+    man = read_manifest(manifest) if manifest is not None else None
+    ratings, notes = unblind(result, man)
+    ratings, top = normalize_scale(ratings, options.scale)
+    expected = sorted(set(man["page_id"])) if man is not None else None
+    order = options.order
+    if not order and man is not None:
+        rated = man[man["role"] != "outside_reference"]
+        order = tuple(c for c in pd.unique(rated["condition"]) if c in set(ratings["condition"]))
+    analysis = analyze_ratings(ratings, AnalysisOptions(**{**options.__dict__, "order": order}), expected_pages=expected)
+    analysis.scale = top
+    analysis.notes = result.notes + notes + analysis.notes
+    out = Path(out_dir)
+    files: list[Path] = []
+    files += write_table(analysis.ratings, out / "ratings", formats=("csv",)).values()
+    desc = analysis.descriptives
+    files += write_table(desc, out / "descriptives", bold_best={"mean": "max", "median": "max"}, best_within="group",
+                         caption="Listening test: ratings per condition", label="tab:listening").values()
+    pw = analysis.pairwise.copy()
+    if len(set(analysis.labels.values())) == len(analysis.labels):
+        pw["a"], pw["b"] = pw["a"].map(analysis.labels), pw["b"].map(analysis.labels)
+    files += write_table(pw, out / "pairwise", float_format=_float_format(pw),
+                         caption="Post-hoc paired t-tests with Bonferroni correction", label="tab:listening-posthoc").values()
+    files += write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus)).values()
+    files += write_table(_participants_table(analysis, result), out / "participants", formats=("csv", "md")).values()
+    if plots:
+        top_groups = [g for g in analysis.groups if ":" not in g]
+        panels = [(_group_title(g).capitalize(), analysis.ratings["question_type"] == g) for g in top_groups[::-1]]
+        fig = violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels)
+        files += save_figure(fig, out / "violin")
+        stem_groups = [g for g in analysis.groups if g.startswith("single_stem:")]
+        if stem_groups:
+            r = analysis.ratings
+            panels = [(g.split(":", 1)[1], (r["question_type"] == "single_stem") & (r["stem"] == g.split(":", 1)[1])) for g in stem_groups]
+            files += save_figure(violin_figure(r, panels, analysis.conditions, labels=analysis.labels), out / "violin_stems")
+    summary = _summary(analysis, result, results, options)
+    with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
+        f.write(summary)
+    files.append(out / "summary.md")
+    return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
+
+
+def _float_format(df: pd.DataFrame) -> dict:
+    return {c: _FLOATS.get(c, "{:.3f}") for c in df.columns}
+
+
+def _participants_table(analysis: Analysis, result: ResultSet) -> pd.DataFrame:
+    table = analysis.participants.copy()
+    if not result.sessions.empty and "code" in result.sessions.columns:
+        extra = result.sessions.set_index("participant")[["code", "experience_years"]]
+        table = table.join(extra, on="participant")
+    return table
+
+
+def _summary(analysis: Analysis, result: ResultSet, source, options: AnalysisOptions) -> str:
+    n_part = analysis.ratings["participant"].nunique()
+    lines = ["# Listening test analysis", "", f"Results: `{source}` ({result.kind}); {n_part} participant(s), "
+             f"{len(analysis.ratings)} ratings, scale [0, {analysis.scale:g}]" + (" rescaled to [0, 1]." if analysis.scale != 1 else ".")]
+    if "experience_years" in result.sessions.columns and result.sessions["experience_years"].notna().any():
+        lines.append(f"Mean mixing experience: {np.nanmean(result.sessions['experience_years']):.1f} years.")
+    if result.skipped:
+        lines += ["", f"Skipped {len(result.skipped)} session(s)/page(s):"] + [f"- {w}: {why}" for w, why in result.skipped]
+    pair_unit = "participant × question" if options.pair_by == "question" else "participant (mean over questions)"
+    lines += ["", "## Ratings per condition", "", to_markdown(analysis.descriptives, bold_best={"mean": "max", "median": "max"}, best_within="group"),
+              "## Omnibus tests (repeated-measures ANOVA, Friedman)", "", to_markdown(analysis.omnibus, float_format=_float_format(analysis.omnibus)),
+              f"## Post-hoc paired t-tests (paired by {pair_unit}, Bonferroni-corrected, alpha = {options.alpha:g})", ""]
+    if analysis.no_difference:
+        lines += [f"- {t}" for t in analysis.no_difference]
+        lines.append(f"- all other pairs differ significantly (Bonferroni p < {options.alpha:g}).")
+    else:
+        lines.append(f"All pairs differ significantly (Bonferroni p < {options.alpha:g}).")
+    if analysis.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in analysis.notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,216 @@
+"""The FXmanipulator: the paper's random chain of six effects, batched, seeded, on CPU or CUDA.
+
+Order (paper §2.1, official code §4.1): {EQ, DRC} → {pan, imager} → reverb (parallel send) → gain,
+with the order inside each pair swapped at random per example. Each effect is applied with its own
+probability and uniformly drawn parameters; every effect except the gain is followed by the
+official RMS renormalisation (the output keeps the input's level). Parameters are drawn on a CPU
+generator (so CPU and CUDA runs agree), then moved to the audio's device.
+
+Example:
+    >>> chain = FXManipulator()                                         # doctest: +SKIP
+    >>> g = torch.Generator().manual_seed(0)
+    >>> y, config = chain(x, stems="vocals", generator=g)               # x: (B, 2, T)
+    >>> y2 = chain.apply(other_content, config)                          # same FX, other content
+    >>> config.table(), config.factor_matrix()
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Callable
+
+import torch
+
+from mixfx import SAMPLE_RATE
+from mixfx.errors import MixfxError
+from mixfx.fx import functional as F
+from mixfx.fx.ir import IRBank, synthetic_ir_bank
+from mixfx.fx.params import EQ_BAND_NAMES, FX_NAMES, STEM_KINDS, FXConfig, FXProbabilities, FXRanges
+from mixfx.fx.signal import match_rms
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def default_ir_bank(sample_rate: int = SAMPLE_RATE) -> IRBank:
+    """The built-in synthetic IR bank (built once per process and sample rate)."""
+    return synthetic_ir_bank(sample_rate=sample_rate)
+
+
+class FXManipulator:
+    """Random FX chain of the paper (EQ, compressor, pan, imager, convolution reverb, gain).
+
+    Args:
+        sample_rate: audio rate in Hz.
+        ranges: parameter ranges (official defaults).
+        probabilities: per-effect application probabilities (official defaults).
+        ir_bank: impulse responses for the reverb; default: the built-in synthetic bank.
+        backend: ``"auto"`` (numba kernels on CPU, FFT / scan on CUDA), ``"loop"`` or ``"fft"``/``"scan"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        ranges: FXRanges | None = None,
+        probabilities: FXProbabilities | None = None,
+        ir_bank: IRBank | None = None,
+        backend: str = "auto",
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.ranges = ranges or FXRanges()
+        self.probabilities = probabilities or FXProbabilities()
+        self.ir_bank = ir_bank if ir_bank is not None else default_ir_bank(sample_rate)
+        if self.ir_bank.sample_rate != sample_rate:
+            raise MixfxError(f"IR bank is at {self.ir_bank.sample_rate} Hz, the chain at {sample_rate} Hz")
+        self.backend = backend
+        self.specs = self.ranges.specs(n_irs=len(self.ir_bank), max_rt60_s=max(4.0, float(self.ir_bank.rt60_s.max())))
+        self._irs_on: dict[torch.device, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------------------------ sampling
+
+    def sample(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator,
+        stems: str | list[str] = "mixture",
+        single_fx: str | None = None,
+        probabilities: FXProbabilities | None = None,
+    ) -> FXConfig:
+        """Draw one configuration per example.
+
+        Args:
+            batch_size: number of examples.
+            generator: a CPU ``torch.Generator`` (the only source of randomness).
+            stems: stem kind per example (or one for all): drums, bass, other, vocals, mixture.
+            single_fx: apply exactly this effect (probability 1, reverb fully wet, no drums routing).
+            probabilities: override the chain's probabilities (probability scheduling).
+
+        Returns:
+            The sampled :class:`FXConfig`. The same number of random draws is consumed whatever
+            the probabilities, so a seed gives the same parameters under any schedule.
+        """
+        stems = [stems] * batch_size if isinstance(stems, str) else list(stems)
+        if len(stems) != batch_size:
+            raise MixfxError(f"got {len(stems)} stem kinds for a batch of {batch_size}")
+        bad = sorted(set(stems) - set(STEM_KINDS))
+        if bad:
+            raise MixfxError(f"unknown stem kind {bad[0]!r}; expected one of {', '.join(STEM_KINDS)}")
+        if single_fx is not None and single_fx not in FX_NAMES:
+            raise MixfxError(f"unknown effect {single_fx!r} for single_fx; expected one of {', '.join(FX_NAMES)}")
+        probs = probabilities or self.probabilities
+        g = generator
+        values: dict[str, torch.Tensor] = {}
+        for s in self.specs:
+            if s.key in ("reverb.rt60_s", "reverb.ir_index"):
+                continue
+            u = torch.rand(batch_size, generator=g, dtype=torch.float64)
+            if s.kind == "float":
+                values[s.key] = (s.low + (s.high - s.low) * u).float()
+            else:  # category / bool: uniform over the integers low … high
+                values[s.key] = (s.low + (u * (s.high - s.low + 1)).floor().clamp_max(s.high - s.low)).long()
+        ir_index = self.ir_bank.sample(batch_size, g)
+        values["reverb.ir_index"] = ir_index
+        values["reverb.rt60_s"] = self.ir_bank.rt60_s[ir_index].float()
+        coin = torch.rand(len(FX_NAMES), batch_size, generator=g)
+        applied = {}
+        for i, fx in enumerate(FX_NAMES):
+            if single_fx is not None:
+                applied[fx] = torch.full((batch_size,), fx == single_fx)
+            else:
+                applied[fx] = coin[i] < probs.for_effect(fx, stems)
+        order = torch.rand(2, batch_size, generator=g) < 0.5
+        if single_fx == "reverb":
+            values["reverb.dry_weight"] = torch.zeros(batch_size)
+        return FXConfig(stems, applied, values, order[0], order[1], self.specs, single_fx)
+
+    # ------------------------------------------------------------------------------------ applying
+
+    def __call__(self, x: torch.Tensor, *, generator: torch.Generator, stems: str | list[str] = "mixture",
+                 single_fx: str | None = None, probabilities: FXProbabilities | None = None) -> tuple[torch.Tensor, FXConfig]:
+        """Sample a configuration for ``x`` and apply it. Returns ``(y, config)``."""
+        config = self.sample(x.shape[0], generator=generator, stems=stems, single_fx=single_fx, probabilities=probabilities)
+        return self.apply(x, config), config
+
+    def apply(self, x: torch.Tensor, config: FXConfig) -> torch.Tensor:
+        """Apply a sampled configuration to a batch ``(batch, 2, samples)`` of the same size.
+
+        Raises:
+            MixfxError: wrong shape, or a batch size different from the configuration's.
+        """
+        if x.ndim != 3 or x.shape[1] != 2:
+            raise MixfxError(f"expected stereo audio of shape (batch, 2, samples), got {tuple(x.shape)}")
+        if x.shape[0] != len(config):
+            raise MixfxError(f"configuration has {len(config)} examples, audio batch has {x.shape[0]}")
+        dev = x.device
+        on = {k: v.to(dev) for k, v in config.applied.items()}
+        val = {k: v.to(dev) for k, v in config.values.items()}
+        eq_first, pan_first = config.eq_first.to(dev), config.pan_first.to(dev)
+        sr, be = self.sample_rate, self.backend
+
+        def eq(a, p):
+            kw = {}
+            for band in EQ_BAND_NAMES:
+                kw[f"{band}_gain_db"] = p[f"eq.{band}_gain_db"]
+                kw[f"{band}_hz"] = p[f"eq.{band}_hz"]
+                kw[f"{band}_q"] = p.get(f"eq.{band}_q", torch.full_like(p[f"eq.{band}_hz"], self.ranges.shelf_q))
+            return F.equalizer(a, sr, backend="fft" if be == "scan" else be, **kw)
+
+        def comp(a, p):
+            return F.compressor(a, sr, threshold_db=p["compressor.threshold_db"], ratio=p["compressor.ratio"],
+                                attack_ms=p["compressor.attack_ms"], release_ms=p["compressor.release_ms"],
+                                knee_db=p["compressor.knee_db"], backend="scan" if be == "fft" else be)
+
+        def pan(a, p):
+            return F.pan(a, sr, pan=p["pan.pan"], pan_law=p["pan.law"])
+
+        def imager(a, p):
+            return F.stereo_imager(a, sr, width=p["imager.width"])
+
+        x = self._where(x, on["eq"] & eq_first, val, eq)
+        x = self._where(x, on["compressor"], val, comp)
+        x = self._where(x, on["eq"] & ~eq_first, val, eq)
+        x = self._where(x, on["pan"] & pan_first, val, pan)
+        x = self._where(x, on["imager"], val, imager)
+        x = self._where(x, on["pan"] & ~pan_first, val, pan)
+        x = self._reverb(x, on["reverb"], val, config)
+        x = self._where(x, on["gain"], val, lambda a, p: F.gain(a, sr, gain_db=p["gain.gain_db"], invert=p["gain.invert"]),
+                        renormalize=False)
+        return x
+
+    def _where(self, x: torch.Tensor, mask: torch.Tensor, values: dict, fn: Callable, *, renormalize: bool = True) -> torch.Tensor:
+        """Apply ``fn`` to the examples where ``mask`` is set (others pass through untouched)."""
+        idx = torch.nonzero(mask).flatten()
+        if idx.numel() == 0:
+            return x
+        if idx.numel() == x.shape[0]:  # whole batch: no gather/scatter copies
+            y = fn(x, values)
+            return (match_rms(y, x) if renormalize else y).to(x.dtype)
+        sub = x.index_select(0, idx)
+        y = fn(sub, {k: v.index_select(0, idx) for k, v in values.items()})
+        if renormalize:
+            y = match_rms(y, sub)
+        return x.index_copy(0, idx, y.to(x.dtype))
+
+    def _irs(self, device: torch.device) -> torch.Tensor:
+        if device not in self._irs_on:
+            self._irs_on[device] = self.ir_bank.irs.to(device)
+        return self._irs_on[device]
+
+    def _reverb(self, x: torch.Tensor, mask: torch.Tensor, values: dict, config: FXConfig) -> torch.Tensor:
+        drums = torch.tensor([s == "drums" for s in config.stems], device=x.device)
+        if config.single_fx is not None:  # single-FX mode: plain, fully wet reverb for every stem
+            drums = torch.zeros_like(drums)
+        irs = self._irs(x.device)
+        sr = self.sample_rate
+
+        def plain(a, p):
+            return F.convolution_reverb(a, sr, ir=irs[p["reverb.ir_index"]], dry_weight=p["reverb.dry_weight"])
+
+        def drum_routing(a, p):
+            return F.drums_reverb(a, sr, ir=irs[p["reverb.ir_index"]])
+
+        x = self._where(x, mask & ~drums, values, plain, renormalize=False)
+        return self._where(x, mask & drums, values, drum_routing, renormalize=False)

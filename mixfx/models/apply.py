@@ -1,0 +1,226 @@
+"""Run models on whole songs: windowed overlap-add for Ψ, segment-averaged embeddings for Φ.
+
+The official inference cuts the input into non-overlapping 2^19-sample chunks (each chunk edge sees
+zero context, audible as clicks where chunks join) and zero-pads the last chunk of the reference
+before averaging its embeddings (biasing the average towards silence). Here instead:
+
+* :func:`apply_in_windows` runs ``fn`` on overlapping windows and cross-fades them: every window's
+  output is multiplied by a triangular weight (largest in the middle, small but positive at the
+  edges), the weighted outputs are summed and divided by the summed weights — the scheme of
+  ``demucs.apply``. No window is zero-padded: the last one is moved back to end at the last sample.
+* :func:`embed_in_segments` averages the embeddings of full-length segments only; when the length is
+  not a multiple of ``segment`` the tail is covered by one extra segment ending at the last sample,
+  weighted by the fraction of new samples it adds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import torch
+from torch import nn
+
+from mixfx.errors import MixfxError
+
+log = logging.getLogger(__name__)
+
+Progress = bool | Callable[[int, int], None]
+
+
+def window_offsets(length: int, window: int, hop: int) -> list[int]:
+    """Start offsets of windows of ``window`` samples every ``hop`` samples covering ``[0, length)``.
+
+    The last window ends exactly at ``length`` (so none reads past the end); ``length ≤ window``
+    gives ``[0]``.
+    """
+    if length <= window:
+        return [0]
+    offsets = list(range(0, length - window, hop))
+    offsets.append(length - window)
+    return offsets
+
+
+def triangular_weight(window: int, *, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """``w[n] = min(n + 1, window − n)``: positive, peaked in the middle, ``(window,)``."""
+    n = torch.arange(window, dtype=dtype, device=device)
+    return torch.minimum(n + 1, window - n)
+
+
+def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    if callable(progress):
+        return (lambda done: progress(done, total)), (lambda: None)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="window", leave=False)
+        state = {"done": 0}
+
+        def update(done: int) -> None:
+            bar.update(done - state["done"])
+            state["done"] = done
+
+        return update, bar.close
+    return (lambda done: None), (lambda: None)
+
+
+def _as_batch(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
+    if x.ndim == 2:
+        return x.unsqueeze(0), True
+    if x.ndim == 3:
+        return x, False
+    raise MixfxError(f"{name}: expected audio (channels, samples) or (batch, channels, samples), got {tuple(x.shape)}")
+
+
+def apply_in_windows(
+    fn: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    *,
+    window: int,
+    overlap: float = 0.25,
+    batch_size: int = 1,
+    device: torch.device | str | None = None,
+    with_index: bool = False,
+    progress: Progress = False,
+) -> torch.Tensor:
+    """Apply a length-preserving ``fn`` to long audio in cross-faded overlapping windows.
+
+    Args:
+        fn: ``chunks (n, C, w) → (n, C_out, w)`` treating rows independently (e.g.
+            ``lambda c: cloner(c, cond)``). With ``with_index=True`` it is called as
+            ``fn(chunks, index)`` where ``index`` ``(n,)`` (long, on ``device``) gives each row's item in
+            the input batch (e.g. ``lambda c, i: cloner(c, conds[i])``).
+        x: ``(C, T)`` or ``(B, C, T)``, any ``T ≥ 1``.
+        window: window length ``w`` in samples; inputs with ``T ≤ w`` go through ``fn`` in one call
+            at their own length.
+        overlap: fraction of a window shared with the next one, in [0, 1) (hop ``= round(w·(1−overlap))``).
+            For a TCN use an overlap of at least its receptive field so every output sample is
+            dominated by windows that saw enough context.
+        batch_size: windows per ``fn`` call.
+        device: where ``fn`` runs (default ``x.device``); the result is assembled on ``x.device``.
+        with_index: pass the batch-item index to ``fn`` (see above).
+        progress: ``True`` for a tqdm bar (stderr), or a callback ``(done, total)`` in windows.
+
+    Returns:
+        ``(C_out, T)`` or ``(B, C_out, T)`` like ``x``; dtype of ``fn``'s output.
+
+    Raises:
+        MixfxError: bad shapes / arguments, or ``fn`` changed the batch or length.
+
+    Example:
+        >>> y = apply_in_windows(lambda c: 0.5 * c, torch.ones(2, 1000), window=256)
+        >>> bool(torch.allclose(y, torch.full((2, 1000), 0.5)))
+        True
+    """
+    xb, squeeze = _as_batch(x, "apply_in_windows")
+    if window < 1 or batch_size < 1:
+        raise MixfxError(f"apply_in_windows: window and batch_size must be ≥ 1, got {window}, {batch_size}")
+    if not 0 <= overlap < 1:
+        raise MixfxError(f"apply_in_windows: overlap must be in [0, 1), got {overlap}")
+    b, _, length = xb.shape
+    if length < 1:
+        raise MixfxError(f"apply_in_windows: empty audio {tuple(x.shape)}")
+    device = torch.device(device) if device is not None else xb.device
+    hop = max(1, round(window * (1 - overlap)))
+    w = min(window, length)
+    offsets = window_offsets(length, w, hop)
+    jobs = [(i, off) for off in offsets for i in range(b)]
+    update, close = _progress_callback(progress, len(jobs), "windows")
+
+    out: torch.Tensor | None = None
+    weight = triangular_weight(w, device=xb.device)
+    total_weight = torch.zeros(length, device=xb.device)
+    for off in offsets:
+        total_weight[off:off + w] += weight
+    try:
+        for start in range(0, len(jobs), batch_size):
+            group = jobs[start:start + batch_size]
+            chunks = torch.stack([xb[i, :, off:off + w] for i, off in group]).to(device)
+            if with_index:
+                index = torch.tensor([i for i, _ in group], dtype=torch.long, device=device)
+                y = fn(chunks, index)
+            else:
+                y = fn(chunks)
+            if not isinstance(y, torch.Tensor) or y.ndim != 3 or y.shape[0] != len(group) or y.shape[-1] != w:
+                got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+                raise MixfxError(f"apply_in_windows: fn must return ({len(group)}, channels, {w}), got {got}")
+            y = y.to(xb.device)
+            if out is None:
+                out = torch.zeros(b, y.shape[1], length, dtype=y.dtype, device=xb.device)
+            for row, (i, off) in enumerate(group):
+                out[i, :, off:off + w] += y[row] * weight.to(y.dtype)
+            update(start + len(group))
+    finally:
+        close()
+    assert out is not None  # at least one window always runs
+    out = out / total_weight.to(out.dtype)
+    return out[0] if squeeze else out
+
+
+def embed_in_segments(
+    encoder: nn.Module,
+    x: torch.Tensor,
+    segment: int,
+    *,
+    batch_size: int = 1,
+    device: torch.device | str | None = None,
+    progress: Progress = False,
+) -> torch.Tensor:
+    """Embedding of long audio: weighted mean of the embeddings of ``segment``-sample pieces.
+
+    ``T ≤ segment`` is encoded in one pass. Otherwise the pieces start at ``0, segment, 2·segment, …``
+    while they fit; a remainder ``r = T mod segment > 0`` is covered by one more piece ending at ``T``,
+    weighted ``r / segment`` (the share of samples it adds), so every sample counts about equally and
+    no zero padding biases the mean (the official code zero-pads the last chunk). Runs without
+    gradients; put the encoder in ``eval()`` mode first.
+
+    Args:
+        encoder: ``(n, C, segment) → (n, dim)`` (an :class:`~mixfx.models.encoder.FXEncoder`).
+        x: ``(C, T)`` or ``(B, C, T)``.
+        segment: piece length in samples (official: 2^19 for references, 441,000 for features).
+        batch_size: pieces per encoder call.
+        device: where the encoder runs (default ``x.device``); the result is on ``x.device``.
+        progress: ``True`` for a tqdm bar, or a callback ``(done, total)`` in pieces.
+
+    Returns:
+        ``(dim,)`` for ``(C, T)`` input, ``(B, dim)`` for ``(B, C, T)``.
+
+    Raises:
+        MixfxError: bad shapes or arguments.
+    """
+    xb, squeeze = _as_batch(x, "embed_in_segments")
+    if segment < 1 or batch_size < 1:
+        raise MixfxError(f"embed_in_segments: segment and batch_size must be ≥ 1, got {segment}, {batch_size}")
+    b, _, length = xb.shape
+    device = torch.device(device) if device is not None else xb.device
+    if length <= segment:
+        pieces = [(0, length, 1.0)]
+    else:
+        full = length // segment
+        pieces = [(k * segment, segment, 1.0) for k in range(full)]
+        rest = length - full * segment
+        if rest:
+            pieces.append((length - segment, segment, rest / segment))
+    jobs = [(i, off, n, wt) for off, n, wt in pieces for i in range(b)]
+    update, close = _progress_callback(progress, len(jobs), "segments")
+    acc: torch.Tensor | None = None
+    total = sum(wt for _, _, wt in pieces)
+    try:
+        with torch.no_grad():
+            for start in range(0, len(jobs), batch_size):
+                group = jobs[start:start + batch_size]
+                # pieces in one call share a length (all `segment`, or the single short piece)
+                chunks = torch.stack([xb[i, :, off:off + n] for i, off, n, _ in group]).to(device)
+                e = encoder(chunks).to(xb.device)
+                if e.ndim != 2 or e.shape[0] != len(group):
+                    raise MixfxError(f"embed_in_segments: encoder must return ({len(group)}, dim), got {tuple(e.shape)}")
+                if acc is None:
+                    acc = torch.zeros(b, e.shape[1], dtype=e.dtype, device=xb.device)
+                for row, (i, _, _, wt) in enumerate(group):
+                    acc[i] += wt * e[row]
+                update(start + len(group))
+    finally:
+        close()
+    assert acc is not None
+    mean = acc / total
+    return mean[0] if squeeze else mean

@@ -1,0 +1,26 @@
+"""Shared test helpers: the read-only ../shared folder and small synthetic signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` or a skip when the user's checkout has no ``../shared``."""
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip("../shared/data is not present")
+    return data
+
+
+def noise(batch: int, seconds: float, *, seed: int = 0, sample_rate: int = 44100, level: float = 0.1) -> torch.Tensor:
+    """Decorrelated stereo white noise ``(batch, 2, samples)``."""
+    g = torch.Generator().manual_seed(seed)
+    return level * torch.randn(batch, 2, int(seconds * sample_rate), generator=g)

@@ -1,0 +1,132 @@
+"""The FXmanipulator: seeding, sampled configurations, factors, single-FX mode, backends."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import noise
+from mixfx.errors import MixfxError
+from mixfx.fx.chain import FXManipulator
+from mixfx.fx.params import FX_NAMES, FXProbabilities
+
+ALL_ON = FXProbabilities(1.0, 1.0, 1.0, 1.0, 1.0, {k: 1.0 for k in ("drums", "bass", "other", "vocals", "mixture")})
+
+
+@pytest.fixture(scope="module")
+def chain() -> FXManipulator:
+    return FXManipulator()
+
+
+def test_same_seed_gives_bit_identical_output(chain):
+    x = noise(4, 1.0, seed=0)
+    stems = ["drums", "bass", "other", "vocals"]
+    y1, c1 = chain(x, generator=torch.Generator().manual_seed(42), stems=stems)
+    y2, c2 = chain(x, generator=torch.Generator().manual_seed(42), stems=stems)
+    assert torch.equal(y1, y2)
+    assert torch.equal(c1.factor_matrix(), c2.factor_matrix())
+    y3, _ = chain(x, generator=torch.Generator().manual_seed(43), stems=stems)
+    assert not torch.equal(y1, y3)
+
+
+def test_same_configuration_applies_to_other_content(chain):
+    a, b = noise(3, 1.0, seed=1), noise(3, 1.0, seed=2)
+    cfg = chain.sample(3, generator=torch.Generator().manual_seed(0), stems="vocals", probabilities=ALL_ON)
+    ya, yb = chain.apply(a, cfg), chain.apply(b, cfg)
+    assert not torch.allclose(ya, yb)
+    # same FX on other content: the loudness gain (the only level change) is identical
+    ratio_a = ya.square().mean(dim=(1, 2)) / a.square().mean(dim=(1, 2))
+    ratio_b = yb.square().mean(dim=(1, 2)) / b.square().mean(dim=(1, 2))
+    assert torch.allclose(ratio_a, ratio_b, rtol=0.05)
+    # the sub-configuration of one example gives that example's output
+    y0 = chain.apply(a[1:2], cfg.select([1]))
+    assert torch.allclose(y0, ya[1:2], atol=1e-4 * float(ya.abs().max()))
+
+
+def test_probabilities_control_application(chain):
+    n = 400
+    cfg = chain.sample(n, generator=torch.Generator().manual_seed(1), stems="vocals")
+    rates = {fx: float(cfg.applied[fx].float().mean()) for fx in FX_NAMES}
+    expected = {"eq": 0.9, "compressor": 0.9, "pan": 0.3, "imager": 0.8, "reverb": 0.9, "gain": 0.5}
+    for fx, p in expected.items():
+        assert abs(rates[fx] - p) < 0.08, (fx, rates[fx])
+    bass = chain.sample(n, generator=torch.Generator().manual_seed(1), stems="bass")
+    assert float(bass.applied["reverb"].float().mean()) < 0.05
+
+
+def test_parameters_drawn_within_official_ranges(chain):
+    cfg = chain.sample(500, generator=torch.Generator().manual_seed(2), stems="other")
+    for spec in cfg.specs:
+        v = cfg.values[spec.key].float()
+        assert float(v.min()) >= spec.low - 1e-6 and float(v.max()) <= spec.high + 1e-6, spec.key
+    thr = cfg.values["compressor.threshold_db"]
+    assert float(thr.min()) < -70 and float(thr.max()) > -15  # spans the official −80…−5 dB
+    assert set(cfg.values["pan.law"].tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("fx", FX_NAMES)
+def test_single_fx_applies_exactly_one_effect(chain, fx):
+    x = noise(3, 1.0, seed=3)
+    y, cfg = chain(x, generator=torch.Generator().manual_seed(4), stems="drums", single_fx=fx)
+    assert all(bool(cfg.applied[f].all()) == (f == fx) and bool(cfg.applied[f].any()) == (f == fx) for f in FX_NAMES)
+    assert cfg.single_fx == fx
+    assert not torch.allclose(y, x)
+
+
+def test_factor_matrix_and_table(chain):
+    cfg = chain.sample(8, generator=torch.Generator().manual_seed(5), stems="mixture")
+    f = cfg.factor_matrix()
+    names = cfg.factor_names()
+    assert f.shape == (8, len(names)) and len(set(names)) == len(names)
+    assert float(f.min()) >= 0 and float(f.max()) <= 1
+    # an effect that was off takes its neutral value: imager width 1.0 -> 0.5 normalised
+    off = ~cfg.applied["imager"]
+    col = names.index("imager.width")
+    assert torch.all(f[off, col] == 0.5)
+    table = cfg.table()
+    assert {"example", "effect", "parameter", "value", "applied"} <= set(table.columns)
+    row = table[(table.example == 0) & (table.parameter == "gain_db")].iloc[0]
+    assert row.value == pytest.approx(float(cfg.values["gain.gain_db"][0]))
+    assert bool(row.applied) == bool(cfg.applied["gain"][0])
+
+
+def test_level_renormalisation_keeps_rms_except_gain(chain):
+    x = noise(4, 1.0, seed=6)
+    probs = FXProbabilities(1.0, 1.0, 1.0, 1.0, 0.0, {k: 0.0 for k in ("drums", "bass", "other", "vocals", "mixture")})
+    y, _ = chain(x, generator=torch.Generator().manual_seed(7), stems="vocals", probabilities=probs)
+    assert torch.allclose(y.square().mean(dim=(1, 2)), x.square().mean(dim=(1, 2)), rtol=1e-3)
+
+
+def test_accelerated_formulations_match_cpu_kernels(chain):
+    """The CUDA path (FFT EQ, scan ballistics) equals the CPU kernels within 1e-4 relative, here on CPU."""
+    x = noise(4, 1.0, seed=8)
+    cfg = chain.sample(4, generator=torch.Generator().manual_seed(9), stems=["drums", "bass", "other", "vocals"], probabilities=ALL_ON)
+    cpu = chain.apply(x, cfg)
+    accel = FXManipulator(backend="scan", ir_bank=chain.ir_bank).apply(x, cfg)
+    assert torch.allclose(accel, cpu, atol=1e-4 * float(cpu.abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(chain):
+    x = noise(4, 2.0, seed=10)
+    cfg = chain.sample(4, generator=torch.Generator().manual_seed(11), stems="vocals", probabilities=ALL_ON)
+    cpu = chain.apply(x, cfg)
+    gpu = chain.apply(x.cuda(), cfg).cpu()
+    assert torch.allclose(gpu, cpu, atol=1e-4 * float(cpu.abs().max()))
+
+
+def test_bad_input_is_reported(chain):
+    cfg = chain.sample(2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(MixfxError, match="batch"):
+        chain.apply(noise(3, 0.1), cfg)
+    with pytest.raises(MixfxError, match="stereo"):
+        chain.apply(torch.zeros(2, 1, 100), cfg)
+    with pytest.raises(MixfxError, match="unknown stem"):
+        chain.sample(1, generator=torch.Generator(), stems="guitar")
+    with pytest.raises(MixfxError, match="single_fx"):
+        chain.sample(1, generator=torch.Generator(), single_fx="chorus")
+
+
+def test_silent_input_stays_silent(chain):
+    y, _ = chain(torch.zeros(2, 2, 4410), generator=torch.Generator().manual_seed(0), probabilities=ALL_ON)
+    assert torch.isfinite(y).all() and float(y.abs().max()) == 0.0

@@ -1,0 +1,195 @@
+"""Each effect against its definition on synthetic signals (issue 2's unit tests)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from conftest import noise
+from mixfx.fx import functional as F
+from mixfx.fx.chain import FXManipulator
+from mixfx.fx.ir import measure_rt60, synthetic_ir
+from mixfx.fx.loudness import integrated_loudness
+from mixfx.fx.signal import biquad_coefficients
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def chain() -> FXManipulator:
+    return FXManipulator()
+
+
+def test_gain_changes_loudness_by_the_sampled_db(chain):
+    x = noise(6, 3.0, seed=1)
+    y, cfg = chain(x, generator=torch.Generator().manual_seed(3), stems="vocals", single_fx="gain")
+    delta = integrated_loudness(y, SR) - integrated_loudness(x, SR)
+    expected = cfg.values["gain.gain_db"].double()
+    assert cfg.applied["gain"].all()
+    assert torch.allclose(delta, expected, atol=0.3), (delta, expected)
+
+
+def test_loudness_matches_pyloudnorm():
+    pyln = pytest.importorskip("pyloudnorm")
+    g = np.random.default_rng(0)
+    t = np.arange(5 * SR) / SR
+    x = np.stack([0.2 * np.sin(2 * np.pi * 440 * t), 0.05 * g.standard_normal(t.size)])
+    x[:, : SR] *= 0.01  # a quiet first second exercises the relative gate
+    ours = float(integrated_loudness(torch.tensor(x, dtype=torch.float32)[None], SR))
+    ref = pyln.Meter(SR).integrated_loudness(x.T)
+    assert abs(ours - ref) < 0.1, (ours, ref)
+
+
+@pytest.mark.parametrize("law", [0, 1, 2])
+def test_pan_moves_lr_energy_ratio_by_the_pan_law(law):
+    x = noise(1, 1.0, seed=2)
+    x = torch.cat([x[:, :1], x[:, :1]], dim=1)  # centred source: L == R
+    p = torch.tensor([0.3])
+    y = F.pan(x, SR, pan=p, pan_law=torch.tensor([law]))
+    theta = 0.3 * math.pi / 2
+    gl, gr = {1: (0.7, 0.3), 2: (math.cos(theta), math.sin(theta))}.get(
+        law, (math.sqrt(0.7 * math.cos(theta)), math.sqrt(0.3 * math.sin(theta)))
+    )
+    ratio_db = 10 * math.log10(float(y[0, 0].square().sum() / y[0, 1].square().sum()))
+    assert ratio_db == pytest.approx(20 * math.log10(gl / gr), abs=1e-3)
+    if law == 0:  # the -4.5 dB law: -4.5 dB per side at the centre
+        yc = F.pan(x, SR, pan=torch.tensor([0.5]), pan_law=torch.tensor([0]))
+        assert 20 * math.log10(float(yc[0, 0].abs().max() / x[0, 0].abs().max())) == pytest.approx(-4.5, abs=0.1)
+
+
+@pytest.mark.parametrize("width", [0.0, 0.4, 1.0, 1.5, 2.0])
+def test_imager_sets_side_energy(width):
+    g = torch.Generator().manual_seed(4)
+    mid = torch.randn(1, 44100, generator=g)
+    side = 0.3 * torch.randn(1, 44100, generator=g)
+    x = torch.stack([(mid + side) / 2, (mid - side) / 2], dim=1)
+    y = F.stereo_imager(x, SR, width=torch.tensor([width]))
+    e = lambda a: float(a.square().sum())  # noqa: E731
+    m0, s0 = e(x[:, 0] + x[:, 1]), e(x[:, 0] - x[:, 1])
+    m1, s1 = e(y[:, 0] + y[:, 1]), e(y[:, 0] - y[:, 1])
+    assert m1 + s1 == pytest.approx(m0 + s0, rel=1e-4)  # energy kept
+    share0 = s0 / (m0 + s0)
+    if width <= 1:
+        assert s1 == pytest.approx(width**2 * s0, rel=1e-4, abs=1e-6)
+    else:
+        assert s1 / (m1 + s1) == pytest.approx(share0 + (width - 1) * (1 - share0), abs=1e-4)
+
+
+def crest_db(x: torch.Tensor) -> float:
+    return float(20 * torch.log10(x.abs().max() / x.square().mean().sqrt()))
+
+
+@pytest.mark.parametrize("backend", ["loop", "scan"])
+def test_compressor_reduces_crest_factor_and_leaves_quiet_signal_alone(backend):
+    t = torch.arange(2 * SR) / SR
+    envelope = 0.03 + 0.9 * (0.5 + 0.5 * torch.sin(2 * math.pi * 2 * t)) ** 8  # smooth loud swells
+    x = (envelope * torch.sin(2 * math.pi * 220 * t)).expand(1, 2, -1).contiguous()
+    y = F.compressor(x, SR, threshold_db=-30.0, ratio=8.0, attack_ms=1.0, release_ms=100.0, backend=backend)
+    assert crest_db(y) < crest_db(x) - 3.0
+    quiet = 0.01 * x / x.abs().max()  # peak -40 dBFS
+    yq = F.compressor(quiet, SR, threshold_db=-20.0, ratio=4.0, attack_ms=5.0, release_ms=100.0, backend=backend)
+    assert torch.equal(yq, quiet)
+
+
+def test_compressor_static_curve_and_backends_agree():
+    # a steady tone well above threshold settles at T + (L - T) / R
+    t = torch.arange(SR) / SR
+    x = (0.5 * torch.sin(2 * math.pi * 1000 * t)).expand(1, 2, -1).contiguous()
+    kw = dict(threshold_db=-30.0, ratio=4.0, attack_ms=1.0, release_ms=5.0)
+    y = F.compressor(x, SR, **kw, backend="loop")
+    peak_in = 20 * math.log10(0.5)
+    peak_out = 20 * math.log10(float(y[0, 0, SR // 2 :].abs().max()))
+    assert peak_out == pytest.approx(-30 + (peak_in + 30) / 4, abs=0.5)
+    x2 = noise(3, 0.5, seed=6, level=0.3)
+    p = dict(threshold_db=torch.tensor([-40.0, -20, -60]), ratio=torch.tensor([4.0, 10, 40]),
+             attack_ms=torch.tensor([1.0, 5, 20]), release_ms=torch.tensor([50.0, 200, 500]), knee_db=torch.tensor([0.0, 6, 12]))
+    a = F.compressor(x2, SR, **p, backend="loop")
+    b = F.compressor(x2, SR, **p, backend="scan")
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+
+
+def _eq_params(n: int, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    p = {}
+    for band, lo, hi in [("low_shelf", 30, 200), ("peak1", 200, 1000), ("peak2", 1000, 3000), ("peak3", 3000, 8000), ("high_shelf", 5000, 10000)]:
+        p[f"{band}_gain_db"] = torch.rand(n, generator=g) * 30 - 15
+        p[f"{band}_hz"] = lo + (hi - lo) * torch.rand(n, generator=g)
+        p[f"{band}_q"] = 0.707 * torch.ones(n) if "shelf" in band else 0.1 + 1.9 * torch.rand(n, generator=g)
+    return p
+
+
+@pytest.mark.parametrize("backend", ["loop", "fft"])
+def test_eq_matches_analytic_magnitude_response(backend):
+    p = _eq_params(3, seed=7)
+    n = 2**15
+    impulse = torch.zeros(3, 2, n)
+    impulse[:, :, 0] = 1.0
+    y = F.equalizer(impulse, SR, backend=backend, **p)
+    measured = 20 * np.log10(np.abs(np.fft.rfft(y[:, 0].double().numpy(), axis=-1)) + 1e-12)
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    band = (freqs > 20) & (freqs < 16000)
+    for i in range(3):
+        sos = []
+        for name, kind in F.EQ_BANDS:
+            b, a = biquad_coefficients(kind, p[f"{name}_hz"][i : i + 1].double(), p[f"{name}_gain_db"][i : i + 1].double(),
+                                       p[f"{name}_q"][i : i + 1].double(), SR)
+            sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
+        _, h = scipy.signal.sosfreqz(np.array(sos), worN=freqs, fs=SR)
+        analytic = 20 * np.log10(np.abs(h))
+        assert np.max(np.abs(measured[i, band] - analytic[band])) < 0.5
+
+
+def test_rbj_peak_and_shelf_gains_follow_their_definitions():
+    f = torch.tensor([1000.0], dtype=torch.float64)
+    g = torch.tensor([9.0], dtype=torch.float64)
+    q = torch.tensor([0.7], dtype=torch.float64)
+    b, a = biquad_coefficients("peak", f, g, q, SR)
+    _, h = scipy.signal.freqz(b[0].numpy(), a[0].numpy(), worN=[1000.0], fs=SR)
+    assert 20 * np.log10(abs(h[0])) == pytest.approx(9.0, abs=1e-6)  # peak gain at the centre
+    b, a = biquad_coefficients("low_shelf", torch.tensor([200.0], dtype=torch.float64), g, q, SR)
+    _, h = scipy.signal.freqz(b[0].numpy(), a[0].numpy(), worN=[1.0, 20000.0], fs=SR)
+    assert 20 * np.log10(abs(h[0])) == pytest.approx(9.0, abs=0.05)  # shelf gain at DC
+    assert 20 * np.log10(abs(h[1])) == pytest.approx(0.0, abs=0.05)
+
+
+def test_eq_backends_equal_time_domain_reference():
+    p = _eq_params(2, seed=8)
+    x = noise(2, 0.5, seed=9)
+    loop = F.equalizer(x, SR, backend="loop", **p)
+    fft = F.equalizer(x, SR, backend="fft", **p)
+    ref = []
+    for i in range(2):
+        sos = []
+        for name, kind in F.EQ_BANDS:
+            b, a = biquad_coefficients(kind, p[f"{name}_hz"][i : i + 1].double(), p[f"{name}_gain_db"][i : i + 1].double(),
+                                       p[f"{name}_q"][i : i + 1].double(), SR)
+            sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
+        ref.append(scipy.signal.sosfilt(np.array(sos), x[i].double().numpy(), axis=-1))
+    ref = torch.tensor(np.stack(ref), dtype=torch.float32)
+    scale = float(ref.abs().max())
+    assert torch.allclose(loop, ref, atol=1e-5 * scale)
+    assert torch.allclose(fft, ref, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("rt60", [0.5, 1.2, 2.5])
+def test_reverb_energy_decay_matches_rt60(rt60):
+    ir = synthetic_ir(rt60, generator=torch.Generator().manual_seed(10))
+    assert measure_rt60(ir, SR) == pytest.approx(rt60, rel=0.2)
+    # through the effect: an impulse, fully wet, reproduces the IR's decay
+    n = int(1.3 * rt60 * SR) + SR // 10
+    x = torch.zeros(1, 2, n)
+    x[:, :, 100] = 1.0
+    y = F.convolution_reverb(x, SR, ir=ir[None], dry_weight=torch.zeros(1))
+    assert measure_rt60(y[0, :, 100:], SR) == pytest.approx(rt60, rel=0.2)
+
+
+def test_reverb_in_chain_uses_bank_rt60(chain):
+    x = torch.zeros(4, 2, 5 * SR)
+    x[:, :, 10] = 1.0
+    y, cfg = chain(x, generator=torch.Generator().manual_seed(11), stems="vocals", single_fx="reverb")
+    for i in range(4):
+        assert measure_rt60(y[i, :, 10:], SR) == pytest.approx(float(cfg.values["reverb.rt60_s"][i]), rel=0.2)
