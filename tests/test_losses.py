@@ -102,10 +102,8 @@ def test_nt_xent_gathers_across_ranks_with_gradients(tmp_path):
     g = torch.Generator().manual_seed(2)
     a = torch.randn(8, 10, generator=g, dtype=torch.float64)
     b = a + 0.3 * torch.randn(8, 10, generator=g, dtype=torch.float64)
-    # fork: the workers need no fresh interpreter (spawn would re-import torch, seconds per rank)
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_rank_worker, args=(world, str(tmp_path / "init"), a, b, str(tmp_path)), nprocs=world,
-                       join=True, start_method=method)
+    # spawn (not fork: forking after torch's thread pools exist can deadlock)
+    mp.spawn(_rank_worker, args=(world, str(tmp_path / "init"), a, b, str(tmp_path)), nprocs=world, join=True)
     ga, gb = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
     ref = nt_xent(ga, gb, d0=6)  # the global batch in one process
     ref.backward()

@@ -170,9 +170,7 @@ class StimulusSource:
     def audible(self, folder: str, song: str, stem: str) -> bool:
         """True when the segment has a block above the −70 LUFS gate."""
         x, _ = self.segment(folder, song, stem)
-        if x.shape[-1] < int(0.4 * self.spec.sample_rate):
-            return False
-        return bool(np.isfinite(media.loudness_lufs(x[None], self.spec.sample_rate)[0]))
+        return media.has_audible_block(x, self.spec.sample_rate)
 
 
 def plan_questions(spec: ListeningTestSpec, source: StimulusSource, rng: np.random.Generator) -> list[Question]:

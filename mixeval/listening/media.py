@@ -22,7 +22,10 @@ from mixfx.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MatchedAudio", "anchor", "apply_fades", "loudness_lufs", "match_loudness", "true_peak_dbtp", "write_wav16"]
+__all__ = [
+    "MatchedAudio", "anchor", "apply_fades", "has_audible_block", "loudness_lufs", "match_loudness", "true_peak_dbtp",
+    "write_wav16",
+]
 
 PCM16_MAX = 32767.0 / 32768.0
 
@@ -38,6 +41,23 @@ def loudness_lufs(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """BS.1770 integrated loudness of each item of ``(batch, channels, samples)`` audio; ``-inf`` for silence."""
     x = _check3(x)
     return integrated_loudness(torch.from_numpy(x), sample_rate).numpy()
+
+
+def has_audible_block(x: np.ndarray, sample_rate: int, *, gate_lufs: float = -70.0) -> bool:
+    """Cheap silence test: does any 400 ms block of ``(channels, samples)`` audio exceed ``gate_lufs``?
+
+    Uses unweighted block power (K-weighting is skipped), which is enough to pick usable
+    segments; :func:`match_loudness` applies the exact BS.1770 gate later.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    block = int(round(0.4 * sample_rate))
+    if x.shape[-1] < block:
+        return False
+    power = np.square(x).sum(axis=0)
+    cum = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(0, x.shape[-1] - block + 1, max(1, block // 4))
+    z = (cum[starts + block] - cum[starts]) / block
+    return bool(np.any(-0.691 + 10.0 * np.log10(np.maximum(z, 1e-30)) > gate_lufs))
 
 
 def true_peak_dbtp(x: np.ndarray, *, oversample: int = 4) -> np.ndarray:
@@ -132,19 +152,22 @@ def match_loudness(
             raise MixevalError(f"{name}: segment is silent (below -70 LUFS); choose another song or segment")
     target = float(target_lufs)
     gain_db = target - loud
+    peaks = true_peak_dbtp(x) + gain_db
     if ceiling_dbtp is not None:
-        peaks = true_peak_dbtp(x) + gain_db
         excess = float(np.max(peaks - ceiling_dbtp))
         if excess > 0:
             target -= excess
             gain_db = gain_db - excess
+            peaks = peaks - excess
             worst = names[int(np.argmax(peaks))]
             logger.warning(
                 "%s: true peak %.2f dBTP over the %.1f dBTP ceiling at %.1f LUFS; question lowered to %.2f LUFS",
                 worst, excess + ceiling_dbtp, ceiling_dbtp, target_lufs, target,
             )
     y = x * (10.0 ** (gain_db / 20.0))[:, None, None]
-    return MatchedAudio(y, gain_db, loudness_lufs(y, sample_rate), true_peak_dbtp(y), target)
+    # both scale with the gain: the relative gate is scale-invariant; blocks crossing the -70 LUFS
+    # absolute gate lie far below the relative gate in practice, so no second measurement is needed
+    return MatchedAudio(y, gain_db, loud + gain_db, peaks, target)
 
 
 def write_wav16(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> int:

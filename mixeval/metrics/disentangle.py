@@ -44,21 +44,14 @@ from mixeval.metrics.information import (
     drop_constant_columns,
     entropy,
     mutual_information_matrix,
+    normalized_entropy,
     to_labels,
+    top_gap,
 )
 
 __all__ = ["DCIResult", "dci", "dci_from_importance", "dcimig", "mig", "sap"]
 
 logger = logging.getLogger(__name__)
-
-
-def _top_gap(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax along ``axis`` (first on ties) and best minus second-best (the best alone if only one)."""
-    best = np.argmax(m, axis=axis)
-    top = np.max(m, axis=axis)
-    n = m.shape[axis]
-    second = np.partition(m, n - 2, axis=axis).take(n - 2, axis=axis) if n > 1 else 0.0
-    return best, top - second
 
 
 def _discrete_inputs(factors, codes, nb_bins: int, continuous_factors: bool):
@@ -105,7 +98,7 @@ def dcimig(factors: np.ndarray, codes: np.ndarray, *, nb_bins: int = 10, continu
     """
     f_lab, c_lab = _discrete_inputs(factors, codes, nb_bins, continuous_factors)
     mi = mutual_information_matrix(f_lab, c_lab)  # (K, L) bits
-    best, gap = _top_gap(mi, axis=0)  # per code
+    best, gap = top_gap(mi, axis=0)  # per code
     per_factor = np.zeros(mi.shape[0])
     np.maximum.at(per_factor, best, gap)
     return float(np.clip(per_factor.sum() / entropy(f_lab).sum(), 0.0, 1.0))
@@ -155,9 +148,9 @@ def mig(
     if normalization == "code":
         h_c = entropy(c_lab)
         mi = np.divide(mi, h_c, out=np.zeros_like(mi), where=h_c > 0)
-        _, gap = _top_gap(mi, axis=1)
+        _, gap = top_gap(mi, axis=1)
     else:
-        _, gap = _top_gap(mi, axis=1)
+        _, gap = top_gap(mi, axis=1)
         gap = gap / entropy(f_lab)
     return float(np.clip(np.mean(gap), 0.0, 1.0))
 
@@ -194,7 +187,7 @@ def sap(factors: np.ndarray, codes: np.ndarray) -> float:
     cov = fz.T @ cz
     denom = np.outer(f_norm, c_norm)
     r = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
-    _, gap = _top_gap(np.clip(r**2, 0.0, 1.0), axis=1)
+    _, gap = top_gap(np.clip(r**2, 0.0, 1.0), axis=1)
     return float(np.clip(np.mean(gap), 0.0, 1.0))
 
 
@@ -243,13 +236,6 @@ class DCIResult:
         }
 
 
-def _normalized_entropy(p: np.ndarray, axis: int) -> np.ndarray:
-    """Entropy of distributions ``p`` (summing to 1 along ``axis``) divided by ``log(size)``."""
-    n = p.shape[axis]
-    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-    return -plogp.sum(axis=axis) / np.log(n)
-
-
 def dci_from_importance(importance: np.ndarray, *, reference_quirks: bool = False) -> tuple[float, float, np.ndarray]:
     """Disentanglement and completeness from a ``(n_factors, n_codes)`` importance matrix ``R``.
 
@@ -291,7 +277,7 @@ def dci_from_importance(importance: np.ndarray, *, reference_quirks: bool = Fals
         d = 0.0
     else:
         p = r / np.where(rho > 0, rho, 1.0)
-        d_code = 1.0 - _normalized_entropy(p, axis=0)
+        d_code = 1.0 - normalized_entropy(p, axis=0)
         d = float(np.clip(np.sum(d_code * rho) / rho.sum(), 0.0, 1.0))
     row = r.sum(axis=1)
     if l < 2:
@@ -299,7 +285,7 @@ def dci_from_importance(importance: np.ndarray, *, reference_quirks: bool = Fals
         c_f = np.full(k, np.nan)
     else:
         q = r / np.where(row > 0, row, 1.0)[:, None]
-        c_f = np.where(row > 0, np.clip(1.0 - _normalized_entropy(q, axis=1), 0.0, 1.0), 0.0)
+        c_f = np.where(row > 0, np.clip(1.0 - normalized_entropy(q, axis=1), 0.0, 1.0), 0.0)
     return d, float(np.mean(c_f)), c_f
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "to_labels",
     "entropy",
     "mutual_information_matrix",
+    "normalized_entropy",
+    "top_gap",
 ]
 
 logger = logging.getLogger(__name__)
@@ -235,3 +237,19 @@ def mutual_information_matrix(x: np.ndarray, y: np.ndarray, *, base: float = 2.0
             mi[i, start:stop] = hxy - hx[i] - hy[start:stop]
     mi = mi / n + np.log(n)
     return np.maximum(mi, 0.0) / np.log(base)
+
+
+def top_gap(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax along ``axis`` (first on ties) and best minus second-best (the best alone if only one)."""
+    best = np.argmax(m, axis=axis)
+    top = np.max(m, axis=axis)
+    n = m.shape[axis]
+    second = np.partition(m, n - 2, axis=axis).take(n - 2, axis=axis) if n > 1 else 0.0
+    return best, top - second
+
+
+def normalized_entropy(p: np.ndarray, axis: int) -> np.ndarray:
+    """Entropy of distributions ``p`` (summing to 1 along ``axis``) divided by ``log(size)``."""
+    n = p.shape[axis]
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return -plogp.sum(axis=axis) / np.log(n)

@@ -122,11 +122,15 @@ def cohens_dz(a, b) -> float:
     d = _as_1d(a, "a") - _as_1d(b, "b")
     if d.size < 2:
         return float("nan")
-    sd = d.std(ddof=1)
     m = d.mean()
-    if sd == 0:
+    if _constant(d):
         return 0.0 if m == 0 else float(np.copysign(np.inf, m))
-    return float(m / sd)
+    return float(m / d.std(ddof=1))
+
+
+def _constant(d: np.ndarray) -> bool:
+    """All differences equal up to float rounding (e.g. 0.6 - 0.5 vs 0.3 - 0.2)."""
+    return bool(np.ptp(d) <= 1e-9 * np.max(np.abs(d))) if d.size else True
 
 
 def paired_ttest(a, b, *, confidence: float = 0.95) -> PairedTest:
@@ -152,10 +156,12 @@ def paired_ttest(a, b, *, confidence: float = 0.95) -> PairedTest:
         m = float(d.mean()) if n else float("nan")
         return PairedTest(n, m, float("nan"), float("nan"), float("nan"), max(n - 1, 0), float("nan"), float("nan"))
     mean, low, high = mean_ci(d, confidence=confidence)
-    if np.all(d == d[0]):
-        # scipy returns nan (0/0) or ±inf here; give the limits explicitly
-        t = 0.0 if d[0] == 0 else float(np.copysign(np.inf, d[0]))
-        p = 1.0 if d[0] == 0 else 0.0
+    if _constant(d):
+        mean = float(np.round(mean, 12))
+    if _constant(d):
+        # scipy returns nan (0/0) or a huge, rounding-driven t here; give the limits explicitly
+        t = 0.0 if mean == 0 else float(np.copysign(np.inf, mean))
+        p = 1.0 if mean == 0 else 0.0
     else:
         res = stats.ttest_rel(a, b)
         t, p = float(res.statistic), float(res.pvalue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -145,7 +146,7 @@ def analyze_listening(
     if not order and man is not None:
         rated = man[man["role"] != "outside_reference"]
         order = tuple(c for c in pd.unique(rated["condition"]) if c in set(ratings["condition"]))
-    analysis = analyze_ratings(ratings, AnalysisOptions(**{**options.__dict__, "order": order}), expected_pages=expected)
+    analysis = analyze_ratings(ratings, dataclasses.replace(options, order=order), expected_pages=expected)
     analysis.scale = top
     analysis.notes = result.notes + notes + analysis.notes
     out = Path(out_dir)

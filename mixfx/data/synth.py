@@ -181,7 +181,10 @@ def render_midi(midi: bytes, *, sample_rate: int, frames: int) -> np.ndarray:
 
     The output is cut or zero-padded to exactly ``frames`` samples.
     """
-    import midirenderer
+    try:
+        import midirenderer
+    except ImportError:
+        raise MixfxError("the synthetic dataset needs the midirenderer package: pip install midirenderer") from None
 
     wav = midirenderer.render_wave_from(_soundfont_bytes(), midi)
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
@@ -302,6 +305,6 @@ def _check_args(out_dir, songs, seconds, seed, sample_rate, test_fraction, valid
             raise MixfxError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()):
             if not overwrite:
-                raise MixfxError(f"{out_dir}: folder exists and is not empty (use overwrite to replace it)")
+                raise MixfxError(f"{out_dir}: folder exists and is not empty (use --overwrite / overwrite=True to replace it)")
             if not (out_dir / "dataset.json").is_file():
                 raise MixfxError(f"{out_dir}: not a synthetic dataset (no dataset.json); refusing to replace it")

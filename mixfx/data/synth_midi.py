@@ -215,7 +215,9 @@ class _Arranger:
                     self.note(inst, SNARE, beat, 0.25, loud * 0.35)  # ghost note
                 # Cymbals ring for seconds in the SoundFont (and cost render time), so the ride
                 # plays quarter notes in high-energy sections only; hats keep time otherwise.
-                if high and keeper == HAT and p.groove in ("rock", "halftime", "shuffle"):
+                if p.groove == "four" and s % 4 == 2:
+                    self.note(inst, OPEN_HAT, beat, 0.5, loud * 0.7)
+                elif high and keeper == HAT and p.groove in ("rock", "halftime", "shuffle"):
                     if s % 4 == 0:
                         self.note(inst, RIDE, beat, 0.25, loud * 0.8)
                 elif s % hat_step == 0:
@@ -224,8 +226,6 @@ class _Arranger:
                     self.note(inst, voice, beat, 0.25, loud * accent * 0.85)
                 if p.groove == "shuffle" and s in (4, 12):
                     self.note(inst, PEDAL_HAT, beat, 0.25, loud * 0.6)
-                if p.groove == "four" and s % 4 == 2:
-                    self.note(inst, OPEN_HAT, beat, 0.5, loud * 0.7)
             if fill:
                 toms = TOMS[int(rng.integers(0, 2)):]
                 step = 1 if rng.random() < 0.5 + 0.4 * p.density else 2
@@ -347,7 +347,7 @@ class _Arranger:
         form = [0, 0, 1, 0] if rng.random() < 0.5 else [0, 1, 0, 1]
         phrases = int(math.ceil(4 * self.bars / 8))
         singing = [k < 2 and phrases <= 2 or rng.random() < 0.7 for k in range(phrases)]
-        if not any(singing):
+        if not any(singing[: max(1, phrases - 1)]):  # the last phrase may start after the end
             singing[0] = True
         prev = self.place(0, lo + 4)
         for k in range(phrases):

@@ -1,0 +1,78 @@
+"""Real-time factor of the FXmanipulator: seconds of 44.1 kHz stereo audio processed per wall second.
+
+Prints a table for the full chain (all six effects on) and each effect alone, on CPU with one
+thread and with all threads, and on CUDA when present (batch 256 × 10 s there, as the issue asks).
+
+    python benchmarks/bench_fx.py                 # batch 16 × 10 s on CPU (+ CUDA when present)
+    python benchmarks/bench_fx.py --seconds 2     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from mixfx.fx.chain import FXManipulator
+from mixfx.fx.params import FX_NAMES, FXProbabilities
+
+SR = 44100
+STEMS = ("drums", "bass", "other", "vocals", "mixture")
+
+
+def all_on() -> FXProbabilities:
+    return FXProbabilities(1.0, 1.0, 1.0, 1.0, 1.0, {k: 1.0 for k in STEMS})
+
+
+def time_config(chain: FXManipulator, x: torch.Tensor, single_fx: str | None, repeats: int) -> float:
+    g = torch.Generator().manual_seed(0)
+    stems = ["vocals", "other", "bass", "drums"] * (x.shape[0] // 4 + 1)
+    config = chain.sample(x.shape[0], generator=g, stems=stems[: x.shape[0]], single_fx=single_fx, probabilities=all_on())
+    chain.apply(x, config)  # warm-up (numba compile, FFT plans, CUDA kernels)
+    best = float("inf")
+    for _ in range(repeats):
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        chain.apply(x, config)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return x.shape[0] * x.shape[-1] / SR / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--cuda-batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    chain = FXManipulator()
+    rows = []
+    cases = [("full chain", None)] + [(fx, fx) for fx in FX_NAMES]
+    g = torch.Generator().manual_seed(1)
+    x = 0.1 * torch.randn(args.batch, 2, int(args.seconds * SR), generator=g)
+    all_threads = os.cpu_count() or 1
+    for threads in sorted({1, all_threads}):
+        torch.set_num_threads(threads)
+        for name, fx in cases:
+            rows.append((f"cpu ×{threads} thread(s)", f"{args.batch}×{args.seconds:g}s", name, time_config(chain, x, fx, args.repeats)))
+    torch.set_num_threads(all_threads)
+    if torch.cuda.is_available():
+        xc = 0.1 * torch.randn(args.cuda_batch, 2, int(args.seconds * SR), device="cuda")
+        for name, fx in cases:
+            rows.append((torch.cuda.get_device_name(), f"{args.cuda_batch}×{args.seconds:g}s", name, time_config(chain, xc, fx, args.repeats)))
+
+    print(f"machine: {platform.processor() or platform.machine()}, {all_threads} cores, torch {torch.__version__}")
+    print(f"| device | batch | effect | real-time factor |\n|---|---|---|---:|")
+    for dev, batch, name, rtf in rows:
+        print(f"| {dev} | {batch} | {name} | {rtf:,.0f}× |")
+
+
+if __name__ == "__main__":
+    main()

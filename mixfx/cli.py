@@ -1,0 +1,140 @@
+"""The ``mixfx`` command line: thin typer commands over :mod:`mixfx.pipelines`.
+
+Every command turns a :class:`~mixfx.errors.MixfxError` into one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mixfx.errors import MixfxError
+
+app = typer.Typer(
+    name="mixfx",
+    help="Music mixing style transfer: FX chain, FX normalization, FXencoder / MixFXcloner training and inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Library log lines go to stderr: INFO by default, DEBUG with -v, warnings only with -q."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    for noisy in ("numba", "matplotlib", "PIL", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _main(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+) -> None:
+    setup_logging(verbose, quiet)
+
+
+class Progress:
+    """A tqdm bar on stderr (off when stderr is not a terminal); call it with the amount done."""
+
+    def __init__(self, desc: str, total: float | None = None, unit: str = "it") -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+    def __call__(self, amount: float = 1, total: float | None = None) -> None:
+        if total is not None and self.bar.total != total:
+            self.bar.total = total
+        self.bar.update(amount)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except MixfxError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("synth-dataset")
+def synth_dataset(
+    out: Path = typer.Argument(..., help="Output folder (MUSDB18-HQ layout: train/, test/, validation.txt)."),
+    songs: int = typer.Option(20, "--songs", "-n", help="Number of songs."),
+    seconds: float = typer.Option(30.0, "--seconds", "-s", help="Length of each song in seconds."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty folder."),
+) -> None:
+    """Render the built-in synthetic multitrack dataset (General-MIDI arrangements, no download)."""
+    from mixfx.data.synth import make_synth_dataset
+
+    bar = Progress("songs", total=songs, unit="song")
+    path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=bar)
+    bar.close()
+    typer.echo(str(path))
+
+
+@app.command("fx-features")
+def fx_features(
+    dataset: Path = typer.Argument(..., help="Dataset folder (MUSDB18-HQ layout)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .npz of per-instrument average features."),
+    split: str = typer.Option("train", help="Split to average over."),
+) -> None:
+    """Compute per-instrument average FX features (EQ, dynamics, imaging, loudness) for FX normalization."""
+    from mixfx.pipelines.fx_normalize import compute_features
+
+    bar = Progress("stems", unit="stem")
+    path = _run(compute_features, dataset, out, split=split, progress=bar)
+    bar.close()
+    typer.echo(str(path))
+
+
+@app.command("fx-normalize")
+def fx_normalize(
+    dataset: Path = typer.Argument(..., help="Dataset folder (MUSDB18-HQ layout)."),
+    features: Path = typer.Option(..., "--features", "-f", help="Features .npz from fx-features, or the official .npy."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output dataset folder (same layout)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the stochastic imager step (Haas)."),
+) -> None:
+    """FX-normalize every stem (EQ, DRC, imaging, panning, loudness) into a new dataset."""
+    from mixfx.pipelines.fx_normalize import normalize_dataset
+
+    bar = Progress("stems", unit="stem")
+    path = _run(normalize_dataset, dataset, features, out, seed=seed, progress=bar)
+    bar.close()
+    typer.echo(str(path))
+
+
+@app.command("manipulate")
+def manipulate(
+    inputs: list[Path] = typer.Argument(..., help="Audio files to manipulate."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (audio, parameters.csv, factors.csv)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the FX configurations."),
+    variants: int = typer.Option(1, "--variants", "-k", help="Configurations per input."),
+    stem: str = typer.Option("mixture", "--stem", help="Stem kind of the inputs: drums, bass, other, vocals, mixture."),
+    single_fx: Optional[str] = typer.Option(None, "--single-fx", help="Apply only this effect: eq, compressor, pan, imager, reverb, gain."),
+    same_config: bool = typer.Option(False, "--same-config", help="Apply configuration k to every input (positive pairs)."),
+    ir_dir: Optional[Path] = typer.Option(None, "--ir-dir", help="Folder of impulse responses (default: built-in synthetic IRs)."),
+) -> None:
+    """Apply random FXmanipulator configurations to audio files and write their parameters."""
+    from mixfx.pipelines.manipulate import manipulate_files
+
+    path = _run(manipulate_files, inputs, out, seed=seed, variants=variants, stem=stem, single_fx=single_fx,
+                same_config=same_config, ir_dir=ir_dir)
+    typer.echo(str(path))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

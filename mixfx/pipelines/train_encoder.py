@@ -1,0 +1,186 @@
+"""``mixfx train-encoder``: contrastive FXencoder training with optional probability scheduling.
+
+Variants (paper Table 1): ``none`` = Φ∅ (raw stems), ``norm`` = Φnorm (FX-normalized stems, fixed
+probabilities), ``ps`` = Φp.s. (FX-normalized stems + probability scheduling). For ``norm``/``ps`` the
+dataset must be the output of ``mixfx fx-normalize`` (it carries ``fxnorm.json``); pass
+``allow_unnormalized=True`` to override.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from mixfx.data.musdb import MultitrackSegments
+from mixfx.errors import MixfxError
+from mixfx.fx.chain import FXManipulator
+from mixfx.fx.ir import load_ir_folder
+from mixfx.fx.params import FX_NAMES, FXProbabilities
+from mixfx.io.checkpoint import load_model_checkpoint, save_model_checkpoint
+from mixfx.losses.contrastive import nt_xent
+from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+from mixfx.train.batches import ContrastiveSegments, contrastive_views, step_generator
+from mixfx.train.config import EncoderTrainConfig, from_dict
+from mixfx.train.loop import (
+    RunFolder, all_reduce_mean, cosine_scheduler, data_loader, rng_state, run_loop, setup_runtime, teardown_runtime,
+)
+from mixfx.train.schedule import scheduled_probabilities
+
+logger = logging.getLogger(__name__)
+NORMALIZED_MARKER = "fxnorm.json"
+_FX_STREAM, _VAL_SEED_OFFSET = 7, 1_000_003
+
+
+def check_dataset_variant(data: str | os.PathLike, variant: str, allow_unnormalized: bool) -> None:
+    normalized = (Path(data) / NORMALIZED_MARKER).is_file()
+    if variant in ("norm", "ps") and not normalized and not allow_unnormalized:
+        raise MixfxError(
+            f"{data}: variant {variant!r} trains on FX-normalized stems, but this dataset has no {NORMALIZED_MARKER} "
+            f"(run `mixfx fx-normalize` first, or pass --allow-unnormalized)"
+        )
+    if variant == "none" and normalized:
+        logger.warning("%s is FX-normalized but variant 'none' (Φ∅) is meant for raw stems", data)
+
+
+def train_encoder(
+    data: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    config: EncoderTrainConfig,
+    *,
+    resume: bool = False,
+    device: str | None = None,
+    ir_dir: str | os.PathLike | None = None,
+    allow_unnormalized: bool = False,
+    progress: bool = False,
+    stop_after: int | None = None,
+) -> Path:
+    """Train an FXencoder; returns the path of the final checkpoint (``checkpoints/last.pt``).
+
+    Args:
+        data: dataset folder (MUSDB18-HQ layout; FX-normalized for the ``norm``/``ps`` variants).
+        run_dir: run folder (config, metrics, TensorBoard, checkpoints).
+        config: training configuration (``EncoderTrainConfig.paper()`` / ``.tiny()``).
+        resume: continue from ``run_dir/checkpoints/last.pt`` (same config required).
+        device: ``cpu``/``cuda``/None (auto). Under ``torchrun`` each process takes its local GPU.
+        ir_dir: impulse responses for the reverb (default: built-in synthetic IRs).
+        stop_after: stop after this many steps (simulates an interrupted run).
+    """
+    check_dataset_variant(data, config.variant, allow_unnormalized)
+    rt = setup_runtime(device)
+    try:
+        return _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after)
+    finally:
+        teardown_runtime(rt)
+
+
+def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> Path:
+    run = RunFolder(run_dir, rt)
+    last = run.last_checkpoint()
+    if last is not None and not resume:
+        raise MixfxError(f"{run_dir}: already holds a run (checkpoints/last.pt); pass --resume to continue it or use a new folder")
+    torch.manual_seed(config.seed)
+    model = FXEncoder(FXEncoderConfig.from_dict(config.encoder)).to(rt.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = cosine_scheduler(optimizer, config.steps)
+    probabilities = FXProbabilities()
+    start = 0
+    if resume:
+        if last is None:
+            raise MixfxError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+        ckpt = load_model_checkpoint(last, map_location=rt.device)
+        saved = from_dict(EncoderTrainConfig, ckpt.extra["train_config"])
+        if saved != config:
+            raise MixfxError(f"{last}: the run was started with another configuration; resume with the same options")
+        model.load_state_dict(ckpt.state_dict)
+        optimizer.load_state_dict(ckpt.optimizer)
+        scheduler.load_state_dict(ckpt.scheduler)
+        probabilities = dataclasses.replace(FXProbabilities(), **ckpt.extra["probabilities"])
+        start = int(ckpt.step)
+        run.truncate_metrics(start)
+        logger.info("resuming %s at step %d", run_dir, start)
+    run.write_config({"trainer": "fxencoder", "data": str(data), **config.to_dict()})
+
+    bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
+    chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
+    train_data = MultitrackSegments(data, "train", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
+    valid_data = MultitrackSegments(data, "valid", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
+    batches = ContrastiveSegments(train_data, contents=config.contents, seconds=config.seconds, seed=config.seed, rank=rt.rank)
+    dmodel = model
+    if rt.distributed:
+        dmodel = torch.nn.parallel.DistributedDataParallel(model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+    state = {"probabilities": probabilities}
+    amp = config.amp and rt.device.type == "cuda"
+
+    def encode(x: torch.Tensor, net) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            return net(x).float()
+
+    def step_fn(raw, step: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        g = step_generator(config.seed, step, rt.rank, _FX_STREAM)
+        va, vb = contrastive_views(raw, chain, g, device=rt.device, probabilities=state["probabilities"])
+        fx_seconds = time.perf_counter() - t0
+        za, zb = encode(va, dmodel), encode(vb, dmodel)  # the views have different lengths
+        loss, terms = nt_xent(za, zb, temperature=config.temperature, d0=config.d0, output="full")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return {"loss": float(loss), "accuracy": float(terms["accuracy"]), "lr": scheduler.get_last_lr()[0],
+                "fx_seconds": fx_seconds}
+
+    def validation_loss(single_fx: str | None) -> float:
+        vbatches = ContrastiveSegments(valid_data, contents=config.contents, seconds=config.seconds,
+                                       seed=config.seed + _VAL_SEED_OFFSET, rank=rt.rank)
+        total = 0.0
+        with torch.no_grad():
+            for i in range(config.val_batches):
+                g = step_generator(config.seed + _VAL_SEED_OFFSET, i, rt.rank, _FX_STREAM + 1 + FX_NAMES.index(single_fx) if single_fx else _FX_STREAM)
+                va, vb = contrastive_views(vbatches[i], chain, g, device=rt.device, single_fx=single_fx)
+                total += float(nt_xent(encode(va, model), encode(vb, model), temperature=config.temperature, d0=config.d0, gather=False))
+        return all_reduce_mean(total / config.val_batches, rt)
+
+    def validate(step: int) -> dict[str, float]:
+        model.eval()
+        out = {"loss": validation_loss(None)}
+        per_fx = {fx: validation_loss(fx) for fx in FX_NAMES}
+        out.update({f"loss_{fx}": v for fx, v in per_fx.items()})
+        model.train()
+        if config.variant == "ps":
+            state["probabilities"] = scheduled_probabilities(FXProbabilities(), per_fx)
+            p = state["probabilities"]
+            out.update({f"p_{fx}": (p.reverb["vocals"] if fx == "reverb" else getattr(p, fx)) for fx in FX_NAMES})
+            logger.info("probability scheduling at step %d: %s", step,
+                        ", ".join(f"{fx} {out[f'p_{fx}']:.2f}" for fx in FX_NAMES))
+        return out
+
+    def save(step: int) -> None:
+        if not rt.is_main:
+            return
+        extra = {"train_config": config.to_dict(), "probabilities": state["probabilities"].to_dict(),
+                 "label": {"none": "Φ∅", "norm": "Φnorm", "ps": "Φp.s."}[config.variant], "variant": config.variant}
+        path = save_model_checkpoint(run.checkpoints / f"step_{step:07d}.pt", model, optimizer=optimizer,
+                                     scheduler=scheduler, step=step, rng=rng_state(), extra=extra)
+        import shutil
+
+        from mixfx.io.atomic import atomic_path
+
+        with atomic_path(run.checkpoints / "last.pt") as tmp:
+            shutil.copyfile(path, tmp)
+
+    def audio_seconds(raw) -> float:
+        n = raw.a.shape[1] * 2  # contents × configurations per content
+        return n * (raw.a.shape[-1] + raw.b.shape[-1]) / config.sample_rate
+
+    model.train()
+    loader = data_loader(batches, start, config.steps, config.workers)
+    run_loop(run=run, rt=rt, loader=loader, start_step=start, total_steps=config.steps, step_fn=step_fn,
+             validate=validate, save=save, val_every=config.val_every, checkpoint_every=config.checkpoint_every,
+             log_every=config.log_every, audio_seconds_per_step=audio_seconds, progress=progress, stop_after=stop_after)
+    run.close()
+    return run.checkpoints / "last.pt"

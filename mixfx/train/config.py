@@ -1,0 +1,107 @@
+"""Training configurations (frozen dataclasses) with the paper's sizes and a CPU-sized ``tiny`` preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mixfx import SAMPLE_RATE
+from mixfx.errors import MixfxError
+from mixfx.models.cloner import ClonerConfig
+from mixfx.models.encoder import FXEncoderConfig
+
+VARIANTS = ("none", "norm", "ps")
+"""Φ∅ (no FX normalization), Φnorm (normalized data, fixed probabilities), Φp.s. (+ probability scheduling)."""
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig:
+    """FXencoder contrastive training.
+
+    ``contents`` content pairs per step, each manipulated twice: the NT-Xent batch has
+    ``2·contents`` positive pairs (paper: batch 256 → 128 contents). ``steps`` counts optimizer
+    steps; the paper's 16K iterations × 4 steps (1…4-stem mixes) = 64K steps.
+    """
+
+    variant: str = "ps"
+    encoder: dict = field(default_factory=lambda: FXEncoderConfig.paper().to_dict())
+    contents: int = 128
+    seconds: tuple[float, float] = (5.9, 11.8)
+    steps: int = 64_000
+    lr: float = 2e-4
+    temperature: float = 0.1
+    d0: int = 360
+    val_every: int = 1000
+    val_batches: int = 4
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True
+    workers: int = 4
+    silence_threshold_db: float = -60.0
+    sample_rate: int = SAMPLE_RATE
+
+    @classmethod
+    def paper(cls, **overrides) -> "EncoderTrainConfig":
+        return dataclasses.replace(cls(), **overrides)
+
+    @classmethod
+    def tiny(cls, **overrides) -> "EncoderTrainConfig":
+        base = cls(encoder=FXEncoderConfig.tiny().to_dict(), contents=4, seconds=(1.0, 2.0), steps=60, d0=32,
+                   val_every=20, val_batches=1, checkpoint_every=20, log_every=5, amp=False, workers=0)
+        return dataclasses.replace(base, **overrides)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise MixfxError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
+        if self.contents < 1 or self.steps < 1:
+            raise MixfxError("contents and steps must be ≥ 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclass(frozen=True)
+class ClonerTrainConfig:
+    """MixFXcloner training (paper: batch 8, 11.8 s segments, Adam 2e-4, cosine)."""
+
+    cloner: dict = field(default_factory=lambda: ClonerConfig.paper().to_dict())
+    batch: int = 8
+    seconds: float = 11.8
+    steps: int = 100_000
+    lr: float = 2e-4
+    val_every: int = 1000
+    val_batches: int = 4
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True
+    workers: int = 4
+    silence_threshold_db: float = -60.0
+    sample_rate: int = SAMPLE_RATE
+    fft_sizes: tuple[int, ...] = (4096, 2048, 1024, 512)
+
+    @classmethod
+    def paper(cls, **overrides) -> "ClonerTrainConfig":
+        return dataclasses.replace(cls(), **overrides)
+
+    @classmethod
+    def tiny(cls, **overrides) -> "ClonerTrainConfig":
+        base = cls(cloner=ClonerConfig.tiny().to_dict(), batch=4, seconds=1.0, steps=40, val_every=20, val_batches=1,
+                   checkpoint_every=20, log_every=5, amp=False, workers=0)
+        return dataclasses.replace(base, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def from_dict(cls, d: dict[str, Any]):
+    """Rebuild a config dataclass from :meth:`to_dict` output (lists back to tuples)."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise MixfxError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kw)
