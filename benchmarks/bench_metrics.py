@@ -63,7 +63,8 @@ def naive_mi(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def naive_mi_matrix(f_lab: np.ndarray, c_lab: np.ndarray) -> np.ndarray:
-    return np.array([[naive_mi(f_lab[:, i], c_lab[:, j]) for j in range(c_lab.shape[1])] for i in range(f_lab.shape[1])])
+    k, l = f_lab.shape[1], c_lab.shape[1]
+    return np.array([[naive_mi(f_lab[:, i], c_lab[:, j]) for j in range(l)] for i in range(k)])
 
 
 def naive_dcimig(factors: np.ndarray, codes: np.ndarray) -> float:
@@ -139,7 +140,7 @@ def best_time(fn, repeats: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small DCI grid, naive SAP on a code subset")
+    ap.add_argument("--quick", action="store_true", help="1-config DCI grid; naive loops on 256 codes")
     ap.add_argument("--factors", type=int, default=20)
     ap.add_argument("--codes", type=int, default=2048)
     ap.add_argument("--samples", type=int, default=250)

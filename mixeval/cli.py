@@ -128,7 +128,8 @@ def analyze(
         ).validate()
         res = analyze_listening(results, manifest=manifest, out_dir=out, options=options, axis=axis, plots=not no_plots)
     a = res.analysis
-    typer.echo(f"{a.ratings['participant'].nunique()} participant(s), {len(a.ratings)} ratings; skipped {len(res.results.skipped)} session(s)/page(s)")
+    n_part, n_skip = a.ratings["participant"].nunique(), len(res.results.skipped)
+    typer.echo(f"{n_part} participant(s), {len(a.ratings)} ratings; skipped {n_skip} session(s)/page(s)")
     for line in a.no_difference:
         typer.echo(f"  {line}")
     for note in a.notes:

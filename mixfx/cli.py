@@ -75,7 +75,7 @@ def synth_dataset(
     """Render the built-in synthetic multitrack dataset (General-MIDI arrangements, no download)."""
     from mixfx.data.synth import make_synth_dataset
 
-    bar = Progress("songs", total=songs, unit="song")
+    bar = Progress("synth", total=songs * seconds, unit="s")
     path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=bar)
     bar.close()
     typer.echo(str(path))
@@ -128,6 +128,61 @@ def manipulate(
 
     path = _run(manipulate_files, inputs, out, seed=seed, variants=variants, stem=stem, single_fx=single_fx,
                 same_config=same_config, ir_dir=ir_dir)
+    typer.echo(str(path))
+
+
+def _preset(kind: str, preset: str, overrides: dict):
+    from mixfx.train.config import ClonerTrainConfig, EncoderTrainConfig
+
+    cls = EncoderTrainConfig if kind == "encoder" else ClonerTrainConfig
+    if preset not in ("paper", "tiny"):
+        raise MixfxError(f"unknown preset {preset!r}; expected 'paper' or 'tiny'")
+    return _run(getattr(cls, preset), **{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command("train-encoder")
+def train_encoder_cmd(
+    data: Path = typer.Argument(..., help="Dataset (MUSDB18-HQ layout; FX-normalized for --variant norm/ps)."),
+    run: Path = typer.Option(..., "--run", "-r", help="Run folder (config, metrics.csv, tensorboard/, checkpoints/)."),
+    preset: str = typer.Option("tiny", help="paper (batch 256, 64K steps) or tiny (CPU minutes)."),
+    variant: str = typer.Option("ps", help="none = Φ∅ (raw stems), norm = Φnorm, ps = Φp.s. (probability scheduling)."),
+    steps: Optional[int] = typer.Option(None, help="Override the number of optimizer steps."),
+    contents: Optional[int] = typer.Option(None, help="Override content pairs per step (batch = 2 × contents)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader worker processes."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its last checkpoint."),
+    ir_dir: Optional[Path] = typer.Option(None, "--ir-dir", help="Impulse responses (default: built-in synthetic IRs)."),
+    allow_unnormalized: bool = typer.Option(False, "--allow-unnormalized", help="Train norm/ps on a dataset without fxnorm.json."),
+) -> None:
+    """Train an FXencoder with the contrastive objective (runs under torchrun for multi-GPU)."""
+    from mixfx.pipelines.train_encoder import train_encoder
+
+    config = _preset("encoder", preset, dict(variant=variant, steps=steps, contents=contents, seed=seed, workers=workers))
+    path = _run(train_encoder, data, run, config, resume=resume, device=device, ir_dir=ir_dir,
+                allow_unnormalized=allow_unnormalized, progress=True)
+    typer.echo(str(path))
+
+
+@app.command("train-cloner")
+def train_cloner_cmd(
+    data: Path = typer.Argument(..., help="FX-normalized dataset (MUSDB18-HQ layout)."),
+    encoder: Path = typer.Option(..., "--encoder", "-e", help="Trained FXencoder checkpoint (ours or the official FXencoder_ps.pt)."),
+    run: Path = typer.Option(..., "--run", "-r", help="Run folder."),
+    preset: str = typer.Option("tiny", help="paper (batch 8, 11.8 s) or tiny (CPU minutes)."),
+    steps: Optional[int] = typer.Option(None, help="Override the number of optimizer steps."),
+    batch: Optional[int] = typer.Option(None, help="Override the batch size."),
+    seed: Optional[int] = typer.Option(None, help="Random seed."),
+    workers: Optional[int] = typer.Option(None, help="DataLoader worker processes."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its last checkpoint."),
+    ir_dir: Optional[Path] = typer.Option(None, "--ir-dir", help="Impulse responses (default: built-in synthetic IRs)."),
+) -> None:
+    """Train a MixFXcloner conditioned on a frozen FXencoder (multi-scale spectral loss on L/R/M/S)."""
+    from mixfx.pipelines.train_cloner import train_cloner
+
+    config = _preset("cloner", preset, dict(steps=steps, batch=batch, seed=seed, workers=workers))
+    path = _run(train_cloner, data, encoder, run, config, resume=resume, device=device, ir_dir=ir_dir, progress=True)
     typer.echo(str(path))
 
 

@@ -254,3 +254,28 @@ def test_round_trip_pairing_by_participant(generated, tmp_path):
     assert (pw["n"] == 6).all()
     sig = pw.set_index(["group", "a", "b"])["significant"]
     assert not sig[("multitrack", "sysA", "gt")] and sig[("multitrack", "sysB", "gt")]
+
+
+def test_checkpoint_conditions_go_through_the_renderer_per_stem(generated, tmp_path):
+    spec, _ = generated
+    calls = []
+
+    def render(condition, input_audio, reference_audio, stem):
+        calls.append((condition.name, stem, tuple(input_audio.shape), tuple(reference_audio.shape)))
+        return 0.5 * input_audio.numpy()  # arrays are accepted as well as tensors
+
+    conds = (ConditionSpec("model", source="checkpoint", checkpoint="model.pt"), ConditionSpec("input", source="input"))
+    small = spec.replace(name="ckpt", conditions=conds, multitrack_questions=1, stems=("drums",))
+    res = make_listening_test(small, tmp_path / "ck", renderer=render)
+    n = int(1.5 * SR)
+    assert [c[1] for c in calls] == list(STEMS) + ["drums"]  # multitrack: one call per stem, then the drums question
+    assert all(c[0] == "model" and c[2] == (2, n) and c[3] == (2, n) for c in calls)
+    man = pd.read_csv(res.manifest_path)
+    for _, rows in man.groupby("page_id"):
+        files = dict(zip(rows["condition"], rows["file"]))
+        model, _ = sf.read(str(res.out_dir / files["model"]))
+        inp, _ = sf.read(str(res.out_dir / files["input"]))
+        # 0.5 x input (summed over stems for the mixture) is the input after loudness matching
+        assert np.abs(model - inp).max() <= 2 / 32768
+    with pytest.raises(MixevalError, match="needs a renderer"):
+        make_listening_test(small, tmp_path / "ck2")

@@ -269,7 +269,8 @@ def analyze_ratings(df: pd.DataFrame, options: AnalysisOptions = AnalysisOptions
         for c in conditions:
             values = sub.loc[sub["condition"] == c, "rating"].to_numpy(dtype=float)
             if values.size:
-                desc_rows.append({"group": name, "condition": c, "label": labels.get(c, c), **describe(values, confidence=options.confidence)})
+                stats = describe(values, confidence=options.confidence)
+                desc_rows.append({"group": name, "condition": c, "label": labels.get(c, c), **stats})
         wide, dup = _unit_table(sub, conditions, options.pair_by)
         if dup:
             notes.append(f"{name}: {dup} unit(s) rated a condition more than once (repeats); their ratings are averaged")

@@ -85,7 +85,9 @@ class StimulusSource:
         self._cache: dict[tuple[str, str, str], tuple[np.ndarray, list[str]]] = {}
         for sub in ("input", "reference"):
             if not (self.root / sub).is_dir():
-                raise MixevalError(f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem>.wav)")
+                raise MixevalError(
+                    f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem>.wav)"
+                )
         for c in spec.conditions:
             if c.source == "prerendered" and not (self.root / (c.folder or c.name)).is_dir():
                 raise MixevalError(f"condition {c.name!r}: folder {self.root / (c.folder or c.name)} not found")

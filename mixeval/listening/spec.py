@@ -54,7 +54,7 @@ DEFAULT_SCALE = ((0, "Not similar"), (25, "Slightly similar"), (50, "Moderately 
 DEFAULT_QUESTION = "How similar is each mix to the reference mix in FX characteristics and mixing style?"
 DEFAULT_INSTRUCTIONS = (
     "Welcome, and thank you for taking part.\n\n"
-    "On each page you hear a **Reference mix** and an **Input track**, and five numbered mixes. "
+    "On each page you hear a **Reference mix** and an **Input track**, and several numbered mixes. "
     "Each numbered mix is the input track processed to imitate the reference. Rate how similar each "
     "numbered mix is to the *reference mix* in terms of **audio effects (FX) characteristics and mixing style** "
     "(equalization, dynamics, panning, stereo width, reverb, level balance), not in musical content.\n\n"

@@ -38,8 +38,14 @@ ELEMENT_TYPES = ("normal", "reference", "anchor", "outside-reference")
 _NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _BOOL_ATTRS = {"randomiseOrder", "loop", "synchronous", "restrictMovement", "playOne", "alwaysInclude", "mandatory", "showBackButton"}
 _SETUP_ORDER = [("exitText", 0, 1), ("calibration", 0, 1), ("survey", 0, 2), ("metric", 1, 1), ("interface", 1, 1)]
-_PAGE_ORDER = [("title", 0, 1), ("commentboxprefix", 0, 1), ("interface", 1, None), ("audioelement", 1, None), ("commentquestions", 0, 1), ("survey", 0, 2)]
-_METRICS = ("testTimer", "elementTimer", "elementInitialPosition", "elementTracker", "elementFlagListenedTo", "elementFlagMoved", "elementListenTracker")
+_PAGE_ORDER = [
+    ("title", 0, 1), ("commentboxprefix", 0, 1), ("interface", 1, None), ("audioelement", 1, None),
+    ("commentquestions", 0, 1), ("survey", 0, 2),
+]
+_METRICS = (
+    "testTimer", "elementTimer", "elementInitialPosition", "elementTracker", "elementFlagListenedTo",
+    "elementFlagMoved", "elementListenTracker",
+)
 
 
 @dataclass(frozen=True)
@@ -294,4 +300,5 @@ def validate_xsd(xml_path: str | os.PathLike, waet_dir: str | os.PathLike) -> No
     if not schema.validate(doc):
         first = schema.error_log[0]
         n = len(schema.error_log)
-        raise MixevalError(f"{xml_path}:{first.line}: XSD validation failed: {first.message}" + (f" (and {n - 1} more)" if n > 1 else ""))
+        more = f" (and {n - 1} more)" if n > 1 else ""
+        raise MixevalError(f"{xml_path}:{first.line}: XSD validation failed: {first.message}{more}")

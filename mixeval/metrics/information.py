@@ -1,9 +1,10 @@
-"""Discrete information theory and input checks shared by the disentanglement metrics.
+"""Discrete information theory, DCI's importance-entropy scores and input checks for the disentanglement metrics.
 
 Everything here is a pure function over numpy arrays (no I/O, no randomness). Conventions follow
 the reference code of Zaidi et al. (ubisoft-laforge-disentanglement-metrics, ``src/utils.py``):
 continuous columns are min-max scaled to [0, 1] and cut into ``nb_bins`` equal-width bins, and
 entropies / mutual informations are plug-in (maximum-likelihood) estimates in bits.
+The metrics themselves are in :mod:`mixeval.metrics.disentangle`.
 
 Layout: rows are samples, columns are variables — ``factors`` is ``(n_samples, n_factors)`` and
 ``codes`` is ``(n_samples, n_codes)``.
@@ -11,7 +12,6 @@ Layout: rows are samples, columns are variables — ``factors`` is ``(n_samples,
 
 from __future__ import annotations
 
-import logging
 import warnings
 
 import numpy as np
@@ -22,6 +22,7 @@ from mixeval.errors import MixevalError
 __all__ = [
     "check_matrix",
     "check_factors_codes",
+    "dci_from_importance",
     "drop_constant_columns",
     "discretize",
     "to_labels",
@@ -30,8 +31,6 @@ __all__ = [
     "normalized_entropy",
     "top_gap",
 ]
-
-logger = logging.getLogger(__name__)
 
 # Upper bound on the number of joint-histogram cells held at once (int64 -> 64 MiB).
 _MAX_CELLS = 1 << 23
@@ -212,7 +211,9 @@ def mutual_information_matrix(x: np.ndarray, y: np.ndarray, *, base: float = 2.0
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise MixevalError(f"mutual_information_matrix: expected 2-D arrays with equal rows, got {x.shape} and {y.shape}")
+        raise MixevalError(
+            f"mutual_information_matrix: expected 2-D arrays with equal rows, got {x.shape} and {y.shape}"
+        )
     if x.shape[1] > y.shape[1]:
         return mutual_information_matrix(y, x, base=base).T
     lx, bx = to_labels(x)
@@ -253,3 +254,58 @@ def normalized_entropy(p: np.ndarray, axis: int) -> np.ndarray:
     n = p.shape[axis]
     plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     return -plogp.sum(axis=axis) / np.log(n)
+
+
+def dci_from_importance(importance: np.ndarray, *, reference_quirks: bool = False) -> tuple[float, float, np.ndarray]:
+    """Disentanglement and completeness from a ``(n_factors, n_codes)`` importance matrix ``R``.
+
+    .. math::
+        D = \\sum_i \\rho_i (1 - H_K(P_{\\cdot i})), \\quad
+        \\rho_i = \\frac{\\sum_j R_{ji}}{\\sum_{ji} R_{ji}}, \\quad
+        C = \\frac1K \\sum_j (1 - H_L(P_{j \\cdot}))
+
+    with :math:`H_K` the entropy in base K (factors) of a code's column normalised to sum 1 and
+    :math:`H_L` the entropy in base L (codes) of a factor's row normalised to sum 1. Negative
+    entries are clipped to 0. A factor row of zeros gets completeness 0 (as the reference under
+    numpy 1.x); an all-zero matrix gives D = 0.
+
+    Default: codes with zero total importance simply get weight 0. ``reference_quirks=True``
+    reproduces the reference loop's ``break``: at the first code with zero total importance the
+    loop stops, so only the codes before it count towards D (D = 0 if it is the first code).
+    With ``n_factors == 1`` (``n_codes == 1``) the entropy base is 1: D (C) is NaN with a
+    warning by default; the reference raises ``ZeroDivisionError``, reproduced as MixevalError.
+
+    Returns:
+        ``(D, C, completeness_per_factor)``.
+    """
+    r = np.clip(np.asarray(importance, dtype=np.float64), 0.0, None)
+    if r.ndim != 2:
+        raise MixevalError(f"importance: expected a 2-D array (n_factors, n_codes), got shape {r.shape}")
+    k, l = r.shape
+    if reference_quirks and (k < 2 or l < 2):
+        raise MixevalError(f"importance: the reference DCI needs ≥ 2 factors and ≥ 2 codes, got shape {r.shape}")
+    rho = r.sum(axis=0)
+    if reference_quirks:
+        zero = np.flatnonzero(rho == 0)
+        if zero.size:
+            rho = rho.copy()
+            rho[zero[0] :] = 0.0
+    if k < 2:
+        msg = "dci: disentanglement is undefined with a single factor; returning NaN"
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        d = float("nan")
+    elif rho.sum() == 0:
+        d = 0.0
+    else:
+        p = r / np.where(rho > 0, rho, 1.0)
+        d_code = 1.0 - normalized_entropy(p, axis=0)
+        d = float(np.clip(np.sum(d_code * rho) / rho.sum(), 0.0, 1.0))
+    row = r.sum(axis=1)
+    if l < 2:
+        msg = "dci: completeness is undefined with a single code; returning NaN"
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        c_f = np.full(k, np.nan)
+    else:
+        q = r / np.where(row > 0, row, 1.0)[:, None]
+        c_f = np.where(row > 0, np.clip(1.0 - normalized_entropy(q, axis=1), 0.0, 1.0), 0.0)
+    return d, float(np.mean(c_f)), c_f

@@ -170,7 +170,8 @@ def analyze_listening(
         stem_groups = [g for g in analysis.groups if g.startswith("single_stem:")]
         if stem_groups:
             r = analysis.ratings
-            panels = [(g.split(":", 1)[1], (r["question_type"] == "single_stem") & (r["stem"] == g.split(":", 1)[1])) for g in stem_groups]
+            stems = [g.split(":", 1)[1] for g in stem_groups]
+            panels = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
             files += save_figure(violin_figure(r, panels, analysis.conditions, labels=analysis.labels), out / "violin_stems")
     summary = _summary(analysis, result, results, options)
     with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
@@ -193,15 +194,17 @@ def _participants_table(analysis: Analysis, result: ResultSet) -> pd.DataFrame:
 
 def _summary(analysis: Analysis, result: ResultSet, source, options: AnalysisOptions) -> str:
     n_part = analysis.ratings["participant"].nunique()
+    rescaled = " rescaled to [0, 1]." if analysis.scale != 1 else "."
     lines = ["# Listening test analysis", "", f"Results: `{source}` ({result.kind}); {n_part} participant(s), "
-             f"{len(analysis.ratings)} ratings, scale [0, {analysis.scale:g}]" + (" rescaled to [0, 1]." if analysis.scale != 1 else ".")]
+             f"{len(analysis.ratings)} ratings, scale [0, {analysis.scale:g}]{rescaled}"]
     if "experience_years" in result.sessions.columns and result.sessions["experience_years"].notna().any():
         lines.append(f"Mean mixing experience: {np.nanmean(result.sessions['experience_years']):.1f} years.")
     if result.skipped:
         lines += ["", f"Skipped {len(result.skipped)} session(s)/page(s):"] + [f"- {w}: {why}" for w, why in result.skipped]
     pair_unit = "participant × question" if options.pair_by == "question" else "participant (mean over questions)"
-    lines += ["", "## Ratings per condition", "", to_markdown(analysis.descriptives, bold_best={"mean": "max", "median": "max"}, best_within="group"),
-              "## Omnibus tests (repeated-measures ANOVA, Friedman)", "", to_markdown(analysis.omnibus, float_format=_float_format(analysis.omnibus)),
+    desc = to_markdown(analysis.descriptives, bold_best={"mean": "max", "median": "max"}, best_within="group")
+    omni = to_markdown(analysis.omnibus, float_format=_float_format(analysis.omnibus))
+    lines += ["", "## Ratings per condition", "", desc, "## Omnibus tests (repeated-measures ANOVA, Friedman)", "", omni,
               f"## Post-hoc paired t-tests (paired by {pair_unit}, Bonferroni-corrected, alpha = {options.alpha:g})", ""]
     if analysis.no_difference:
         lines += [f"- {t}" for t in analysis.no_difference]

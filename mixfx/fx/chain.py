@@ -204,13 +204,17 @@ class FXManipulator:
         if config.single_fx is not None:  # single-FX mode: plain, fully wet reverb for every stem
             drums = torch.zeros_like(drums)
         irs = self._irs(x.device)
+        lengths = self.ir_bank.lengths.to(x.device)
         sr = self.sample_rate
 
+        def pick(index: torch.Tensor) -> torch.Tensor:  # the batch's IRs, cut to the longest of them
+            return irs[index][..., : int(lengths[index].max())]
+
         def plain(a, p):
-            return F.convolution_reverb(a, sr, ir=irs[p["reverb.ir_index"]], dry_weight=p["reverb.dry_weight"])
+            return F.convolution_reverb(a, sr, ir=pick(p["reverb.ir_index"]), dry_weight=p["reverb.dry_weight"])
 
         def drum_routing(a, p):
-            return F.drums_reverb(a, sr, ir=irs[p["reverb.ir_index"]])
+            return F.drums_reverb(a, sr, ir=pick(p["reverb.ir_index"]))
 
         x = self._where(x, mask & ~drums, values, plain, renormalize=False)
         return self._where(x, mask & drums, values, drum_routing, renormalize=False)

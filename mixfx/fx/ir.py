@@ -23,6 +23,7 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
+from mixfx.fx.signal import next_fast_length
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class IRBank:
         group: ``(n,)`` integer group id (0 … n_groups − 1), groups ordered by RT60.
         names: one label per IR.
         sample_rate: in Hz.
+        lengths: ``(n,)`` length of each IR before padding (samples).
     """
 
     irs: torch.Tensor
@@ -47,6 +49,12 @@ class IRBank:
     group: torch.Tensor
     names: list[str]
     sample_rate: int
+    lengths: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.lengths is None:
+            nz = (self.irs.abs().amax(dim=1) > 0).float()
+            self.lengths = (nz.shape[-1] - nz.flip(-1).argmax(dim=-1)).long()
 
     def __len__(self) -> int:
         return self.irs.shape[0]
@@ -91,16 +99,17 @@ def synthetic_ir(
         ``(2, samples)`` float32, peak-normalised to 1, length ``1.2·rt60 + predelay``.
     """
     n = int(round((1.2 * rt60_s + predelay_s) * sample_rate))
+    n_fft = next_fast_length(n)
     t = torch.arange(n, dtype=torch.float64) / sample_rate
     noise = torch.randn(2, n, generator=generator, dtype=torch.float64)
-    spec = torch.fft.rfft(noise)
-    freqs = torch.fft.rfftfreq(n, 1.0 / sample_rate, dtype=torch.float64)
+    spec = torch.fft.rfft(noise, n=n_fft)
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate, dtype=torch.float64)
     edges = [0.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, sample_rate / 2 + 1]
     bands = len(edges) - 1
     tail = torch.zeros(2, n, dtype=torch.float64)
     for k in range(bands):
         mask = (freqs >= edges[k]) & (freqs < edges[k + 1])
-        band = torch.fft.irfft(spec * mask, n=n)
+        band = torch.fft.irfft(spec * mask, n=n_fft)[:, :n]
         band = band / band.square().mean().sqrt().clamp_min(1e-12)
         rt_k = rt60_s * (1.0 - high_freq_damping * k / (bands - 1)) if k > 2 else rt60_s
         tail += band * torch.exp(-3.0 * math.log(10.0) * t / rt_k)  # -60 dB at t = rt_k
@@ -200,4 +209,5 @@ def _stack(irs, rts, groups, names, sample_rate) -> IRBank:
     out = torch.zeros(len(irs), 2, length)
     for i, ir in enumerate(irs):
         out[i, :, : ir.shape[-1]] = ir
-    return IRBank(out, torch.tensor(rts, dtype=torch.float32), torch.tensor(groups), list(names), sample_rate)
+    lengths = torch.tensor([ir.shape[-1] for ir in irs])
+    return IRBank(out, torch.tensor(rts, dtype=torch.float32), torch.tensor(groups), list(names), sample_rate, lengths)

@@ -184,18 +184,27 @@ def _search(ratios: Sequence[int], n_thresholds: int, start_value: float, upper:
             else:
                 r_lo = mid
     ratio = ratios[r_hi]
-    lo, v_lo, hi, same_side = 0, start_value, last, 0
+    lo, v_lo, hi = 0, start_value, last
+    # first probe from a static hard-knee model (peaks at ``start_value`` come out at
+    # T + (P - T) / R), then secants through the two latest probes, kept inside the bracket
+    model_db = start_value - (start_value - upper) / (1.0 - 1.0 / ratio)
+    guess = math.ceil((COMP_MAX_THRESHOLD_DB - model_db) / COMP_THRESHOLD_STEP_DB)
+    recent, same_side = [(last, v_hi)], 0
     while hi - lo > 1:
-        if abs(same_side) >= 2 or not v_lo > v_hi:
-            guess = (lo + hi) // 2
-        else:
-            guess = math.ceil(lo + (v_lo - upper) / (v_lo - v_hi) * (hi - lo))
         guess = min(max(guess, lo + 1), hi - 1)
         value = yield ratio, guess
         if under(value):
             hi, v_hi, same_side = guess, value, min(same_side, 0) - 1
         else:
             lo, v_lo, same_side = guess, (v_lo if value is None else value), max(same_side, 0) + 1
+        if value is not None:
+            recent = [(guess, value), recent[0]]
+        (i1, v1), (i0, v0) = recent[0], recent[-1]
+        slope = (v1 - v0) / (i1 - i0) if i1 != i0 else 0.0
+        if slope < 0 and abs(same_side) < 3:
+            guess = math.ceil(i1 + (upper - v1) / slope)
+        else:  # safeguard: bisection after three probes on the same side
+            guess, same_side = (lo + hi) // 2, 0
     return ratio, hi
 
 

@@ -41,10 +41,11 @@ def window_offsets(length: int, window: int, hop: int) -> list[int]:
     return offsets
 
 
-def triangular_weight(window: int, *, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
-    """``w[n] = min(n + 1, window − n)``: positive, peaked in the middle, ``(window,)``."""
+def triangular_weight(window: int, *, power: float = 1.0, dtype: torch.dtype = torch.float64,
+                      device=None) -> torch.Tensor:
+    """``w[n] = min(n + 1, window − n) ** power``: positive, peaked in the middle, ``(window,)``."""
     n = torch.arange(window, dtype=dtype, device=device)
-    return torch.minimum(n + 1, window - n)
+    return torch.minimum(n + 1, window - n) ** power
 
 
 def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -80,6 +81,7 @@ def apply_in_windows(
     overlap: float = 0.25,
     batch_size: int = 1,
     device: torch.device | str | None = None,
+    transition_power: float = 1.0,
     with_index: bool = False,
     progress: Progress = False,
 ) -> torch.Tensor:
@@ -98,6 +100,8 @@ def apply_in_windows(
             dominated by windows that saw enough context.
         batch_size: windows per ``fn`` call.
         device: where ``fn`` runs (default ``x.device``); the result is assembled on ``x.device``.
+        transition_power: the weights are ``triangle ** transition_power`` (as in Demucs); values
+            above 1 make each window's edge samples (which saw the least context) count even less.
         with_index: pass the batch-item index to ``fn`` (see above).
         progress: ``True`` for a tqdm bar (stderr), or a callback ``(done, total)`` in windows.
 
@@ -117,6 +121,8 @@ def apply_in_windows(
         raise MixfxError(f"apply_in_windows: window and batch_size must be ≥ 1, got {window}, {batch_size}")
     if not 0 <= overlap < 1:
         raise MixfxError(f"apply_in_windows: overlap must be in [0, 1), got {overlap}")
+    if not transition_power >= 1:
+        raise MixfxError(f"apply_in_windows: transition_power must be ≥ 1, got {transition_power}")
     b, _, length = xb.shape
     if length < 1:
         raise MixfxError(f"apply_in_windows: empty audio {tuple(x.shape)}")
@@ -128,10 +134,13 @@ def apply_in_windows(
     update, close = _progress_callback(progress, len(jobs), "windows")
 
     out: torch.Tensor | None = None
-    weight = triangular_weight(w, device=xb.device)
-    total_weight = torch.zeros(length, device=xb.device)
+    # weights built in float64 on the CPU (exact for long windows / high powers), cast once later
+    weight64 = triangular_weight(w, power=transition_power)
+    weight64 = weight64 / weight64.max()
+    total64 = torch.zeros(length, dtype=torch.float64)
     for off in offsets:
-        total_weight[off:off + w] += weight
+        total64[off:off + w] += weight64
+    weight = total_weight = weight64
     try:
         for start in range(0, len(jobs), batch_size):
             group = jobs[start:start + batch_size]
@@ -147,13 +156,15 @@ def apply_in_windows(
             y = y.to(xb.device)
             if out is None:
                 out = torch.zeros(b, y.shape[1], length, dtype=y.dtype, device=xb.device)
+                weight = weight64.to(device=xb.device, dtype=y.dtype)
+                total_weight = total64.to(device=xb.device, dtype=y.dtype)
             for row, (i, off) in enumerate(group):
-                out[i, :, off:off + w] += y[row] * weight.to(y.dtype)
+                out[i, :, off:off + w] += y[row] * weight
             update(start + len(group))
     finally:
         close()
     assert out is not None  # at least one window always runs
-    out = out / total_weight.to(out.dtype)
+    out = out / total_weight
     return out[0] if squeeze else out
 
 

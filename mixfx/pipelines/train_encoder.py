@@ -21,13 +21,13 @@ from mixfx.errors import MixfxError
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
 from mixfx.fx.params import FX_NAMES, FXProbabilities
-from mixfx.io.checkpoint import load_model_checkpoint, save_model_checkpoint
 from mixfx.losses.contrastive import nt_xent
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
 from mixfx.train.batches import ContrastiveSegments, contrastive_views, step_generator
-from mixfx.train.config import EncoderTrainConfig, from_dict
+from mixfx.train.config import EncoderTrainConfig
 from mixfx.train.loop import (
-    RunFolder, all_reduce_mean, cosine_scheduler, data_loader, rng_state, run_loop, setup_runtime, teardown_runtime,
+    RunFolder, all_reduce_mean, cosine_scheduler, data_loader, run_loop, save_step_checkpoint, setup_runtime,
+    start_or_resume, teardown_runtime,
 )
 from mixfx.train.schedule import scheduled_probabilities
 
@@ -80,29 +80,12 @@ def train_encoder(
 
 def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> Path:
     run = RunFolder(run_dir, rt)
-    last = run.last_checkpoint()
-    if last is not None and not resume:
-        raise MixfxError(f"{run_dir}: already holds a run (checkpoints/last.pt); pass --resume to continue it or use a new folder")
     torch.manual_seed(config.seed)
     model = FXEncoder(FXEncoderConfig.from_dict(config.encoder)).to(rt.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = cosine_scheduler(optimizer, config.steps)
-    probabilities = FXProbabilities()
-    start = 0
-    if resume:
-        if last is None:
-            raise MixfxError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
-        ckpt = load_model_checkpoint(last, map_location=rt.device)
-        saved = from_dict(EncoderTrainConfig, ckpt.extra["train_config"])
-        if saved != config:
-            raise MixfxError(f"{last}: the run was started with another configuration; resume with the same options")
-        model.load_state_dict(ckpt.state_dict)
-        optimizer.load_state_dict(ckpt.optimizer)
-        scheduler.load_state_dict(ckpt.scheduler)
-        probabilities = dataclasses.replace(FXProbabilities(), **ckpt.extra["probabilities"])
-        start = int(ckpt.step)
-        run.truncate_metrics(start)
-        logger.info("resuming %s at step %d", run_dir, start)
+    start, extra = start_or_resume(run, model, optimizer, scheduler, config, resume=resume, device=rt.device)
+    probabilities = dataclasses.replace(FXProbabilities(), **extra["probabilities"]) if extra else FXProbabilities()
     run.write_config({"trainer": "fxencoder", "data": str(data), **config.to_dict()})
 
     bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
@@ -131,7 +114,7 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return {"loss": float(loss), "accuracy": float(terms["accuracy"]), "lr": scheduler.get_last_lr()[0],
+        return {"loss": loss.item(), "accuracy": float(terms["accuracy"]), "lr": scheduler.get_last_lr()[0],
                 "fx_seconds": fx_seconds}
 
     def validation_loss(single_fx: str | None) -> float:
@@ -160,18 +143,9 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
         return out
 
     def save(step: int) -> None:
-        if not rt.is_main:
-            return
-        extra = {"train_config": config.to_dict(), "probabilities": state["probabilities"].to_dict(),
-                 "label": {"none": "Φ∅", "norm": "Φnorm", "ps": "Φp.s."}[config.variant], "variant": config.variant}
-        path = save_model_checkpoint(run.checkpoints / f"step_{step:07d}.pt", model, optimizer=optimizer,
-                                     scheduler=scheduler, step=step, rng=rng_state(), extra=extra)
-        import shutil
-
-        from mixfx.io.atomic import atomic_path
-
-        with atomic_path(run.checkpoints / "last.pt") as tmp:
-            shutil.copyfile(path, tmp)
+        extra = {"probabilities": state["probabilities"].to_dict(), "variant": config.variant,
+                 "label": {"none": "Φ∅", "norm": "Φnorm", "ps": "Φp.s."}[config.variant]}
+        save_step_checkpoint(run, model, optimizer, scheduler, step, config, extra)
 
     def audio_seconds(raw) -> float:
         n = raw.a.shape[1] * 2  # contents × configurations per content

@@ -248,3 +248,46 @@ def run_loop(
         t_wait = time.perf_counter()
     bar.close()
     return step
+
+
+def start_or_resume(run: RunFolder, model, optimizer, scheduler, config, *, resume: bool, device) -> tuple[int, dict]:
+    """Fresh start (step 0) or restore model/optimizer/scheduler from ``last.pt``; returns ``(step, extra)``.
+
+    Raises:
+        MixfxError: a fresh start over an existing run, nothing to resume, or another configuration.
+    """
+    from mixfx.io.checkpoint import load_model_checkpoint
+    from mixfx.train.config import from_dict
+
+    last = run.last_checkpoint()
+    if not resume:
+        if last is not None:
+            raise MixfxError(f"{run.path}: already holds a run (checkpoints/last.pt); pass --resume to continue it or use a new folder")
+        return 0, {}
+    if last is None:
+        raise MixfxError(f"{run.path}: nothing to resume (no checkpoints/last.pt)")
+    ckpt = load_model_checkpoint(last, map_location=device)
+    saved = from_dict(type(config), ckpt.extra["train_config"])
+    if saved != config:
+        raise MixfxError(f"{last}: the run was started with another configuration; resume with the same options")
+    model.load_state_dict(ckpt.state_dict)
+    optimizer.load_state_dict(ckpt.optimizer)
+    scheduler.load_state_dict(ckpt.scheduler)
+    run.truncate_metrics(int(ckpt.step))
+    logger.info("resuming %s at step %d", run.path, ckpt.step)
+    return int(ckpt.step), dict(ckpt.extra)
+
+
+def save_step_checkpoint(run: RunFolder, model, optimizer, scheduler, step: int, config, extra: dict) -> None:
+    """Write ``checkpoints/step_<k>.pt`` and refresh ``last.pt`` (both atomic; rank 0 only)."""
+    import shutil
+
+    from mixfx.io.atomic import atomic_path
+    from mixfx.io.checkpoint import save_model_checkpoint
+
+    if not run.rt.is_main:
+        return
+    path = save_model_checkpoint(run.checkpoints / f"step_{step:07d}.pt", model, optimizer=optimizer, scheduler=scheduler,
+                                 step=step, rng=rng_state(), extra={"train_config": config.to_dict(), **extra})
+    with atomic_path(run.checkpoints / "last.pt") as tmp:
+        shutil.copyfile(path, tmp)
