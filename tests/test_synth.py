@@ -12,7 +12,7 @@ import torch
 
 from mixfx import STEMS
 from mixfx.data import synth
-from mixfx.data.synth import make_synth_dataset, split_counts, stem_loudness
+from mixfx.data.synth import make_synth_dataset, split_counts
 from mixfx.errors import MixfxError
 from mixfx.fx.loudness import integrated_loudness
 
@@ -147,16 +147,6 @@ def test_split_counts_follow_musdb():
         assert abs(test - songs / 3) <= 1.5 or test == songs - 2
     assert split_counts(1, 1 / 3, 0.14) == (1, 0, 0)
     assert split_counts(2, 1 / 3, 0.14) == (1, 0, 1)
-
-
-def test_stem_loudness_matches_torch_reference():
-    rng = np.random.default_rng(0)
-    t = np.arange(3 * SR) / SR
-    x = np.stack([np.sin(2 * np.pi * 440 * t), 0.3 * rng.standard_normal(t.size)]) * (t < 2.2)
-    x = x.astype(np.float32)
-    ref = integrated_loudness(torch.from_numpy(x)[None], SR).item()
-    assert stem_loudness(x, SR) == pytest.approx(ref, abs=1e-3)
-    assert stem_loudness(np.zeros((2, SR), np.float32), SR) == float("-inf")
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,11 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 import torch
-from scipy.signal import sosfilt
 
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.synth_midi import arrange, plan_song
 from mixfx.errors import MixfxError
-from mixfx.fx.signal import biquad_coefficients
+from mixfx.fx.loudness import integrated_loudness
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import resample
 
@@ -52,8 +51,6 @@ STEM_PAN = {"drums": 0.15, "bass": 0.1, "other": 0.6, "vocals": 0.15}
 STEM_WIDTH = {"drums": (0.6, 1.4), "bass": (0.0, 0.5), "other": (0.5, 1.6), "vocals": (0.0, 0.6)}
 PEAK_DBFS = (-3.0, -1.0)
 # BS.1770 K-weighting as (freq_hz, gain_db, q) of RBJ biquads, the parameters pyloudnorm fits.
-K_SHELF = (1681.974450955533, 3.999843853973347, 0.7071752369554196)
-K_HIGH_PASS = (38.13547087602444, 0.0, 0.5003270373238773)
 
 
 def make_synth_dataset(
@@ -216,7 +213,7 @@ def _soundfont_bytes() -> bytes:
 
 def _mix(stems: dict[str, np.ndarray], rng: np.random.Generator, sample_rate: int) -> dict:
     """Place, level and scale the stems in place; return the mixing choices."""
-    loudness = [stem_loudness(stems[s], sample_rate) for s in STEMS]
+    loudness = integrated_loudness(torch.from_numpy(np.stack([stems[s] for s in STEMS])), sample_rate).tolist()
     info = {"stem_lufs": {}, "stem_pan": {}, "stem_width": {}}
     for k, stem in enumerate(STEMS):
         x = stems[stem]
@@ -237,36 +234,6 @@ def _mix(stems: dict[str, np.ndarray], rng: np.random.Generator, sample_rate: in
         stems[stem] *= np.float32(scale)
     info["peak_dbfs"] = peak_db
     return info
-
-
-def stem_loudness(x: np.ndarray, sample_rate: int) -> float:
-    """ITU-R BS.1770 integrated loudness (LUFS) of one ``(2, samples)`` signal, on scipy.
-
-    The same measure as :func:`mixfx.fx.loudness.integrated_loudness` (K-weighting, 400 ms
-    blocks with 75 % overlap, gates at -70 LUFS and -10 LU), with recursive filters, which is
-    much faster on a single long stem (blocks are taken as 4 steps of ``round(0.1 * rate)``
-    samples, equal to the standard's where ``rate`` is a multiple of 10; a last partial step is
-    left out). Returns ``-inf`` for silence or audio under 0.4 s.
-    """
-    sos = []
-    for kind, (freq_hz, gain_db, q) in (("high_shelf", K_SHELF), ("high_pass", K_HIGH_PASS)):
-        b, a = biquad_coefficients(kind, *(torch.tensor([v], dtype=torch.float64) for v in (freq_hz, gain_db, q)), sample_rate)
-        sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
-    y = sosfilt(np.stack(sos).astype(x.dtype), x, axis=-1)
-    step = int(round(0.1 * sample_rate))  # 400 ms blocks = 4 steps of 100 ms
-    n_steps = y.shape[-1] // step
-    if n_steps < 4:
-        return float("-inf")
-    steps = np.square(y[:, : n_steps * step].reshape(2, n_steps, step), dtype=np.float64).sum(axis=(0, 2))
-    z = (steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / (4 * step)
-    with np.errstate(divide="ignore"):
-        loud = -0.691 + 10.0 * np.log10(z)
-    z = z[loud > -70.0]
-    if z.size == 0:
-        return float("-inf")
-    gate = -0.691 + 10.0 * np.log10(z.mean()) - 10.0
-    z = z[-0.691 + 10.0 * np.log10(z) > gate]
-    return float(-0.691 + 10.0 * np.log10(z.mean()))
 
 
 def _write_song(folder: Path, stems: dict[str, np.ndarray], sample_rate: int, subtype: str) -> None:
