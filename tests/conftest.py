@@ -24,3 +24,11 @@ def noise(batch: int, seconds: float, *, seed: int = 0, sample_rate: int = 44100
     """Decorrelated stereo white noise ``(batch, 2, samples)``."""
     g = torch.Generator().manual_seed(seed)
     return level * torch.randn(batch, 2, int(seconds * sample_rate), generator=g)
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A small built-in synthetic dataset (7 songs × 4 s: train, validation and test splits)."""
+    from mixfx.data.synth import make_synth_dataset
+
+    return make_synth_dataset(tmp_path_factory.mktemp("synth") / "data", songs=7, seconds=4.0, seed=0)

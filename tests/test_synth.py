@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from mixfx import STEMS
 from mixfx.data import synth
 from mixfx.data.synth import make_synth_dataset, split_counts
 from mixfx.errors import MixfxError
-from mixfx.fx.loudness import integrated_loudness
 
 SONGS, SECONDS, SEED, SR = 3, 3.0, 7, 44100
 FILES = (*STEMS, "mixture")

@@ -3,9 +3,10 @@
 ``compute_features`` averages the per-stem features over the training split the way FxNorm
 builds its features file: effect by effect, each feature measured on the stems already
 normalized by the previous effects (so the compression feature is measured after EQ matching,
-the loudness feature after EQ, DRC, imaging and panning). ``normalize_dataset`` then writes a
-new dataset in the MUSDB18-HQ layout with every stem normalized and ``mixture.wav`` the sum of
-the normalized stems.
+the loudness feature after EQ, DRC, imaging and panning). The panning target is 0.5 (every stem
+centred, as in the official normalization); the measured L/R balance is only logged.
+``normalize_dataset`` then writes a new dataset in the MUSDB18-HQ layout with every stem
+normalized and ``mixture.wav`` the sum of the normalized stems.
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ def _partial_features(targets: dict, known: Sequence[str], stems: Sequence[str])
 def _average(effect: str, stem: str, values: list, root, split: str):
     if not values:
         raise MixfxError(f"{root}: every {stem} stem of split {split!r} is silent (or has no onsets for {effect})")
+    if effect == "panning":  # symmetric by nature: centre every stem, as the official code does
+        logger.info("%s: mean left-energy fraction %.4f over %d songs; target 0.5", stem, float(np.mean(values)), len(values))
+        return 0.5
     if effect == "eq":
         return smooth_eq(np.mean(np.stack(values), axis=0), stem)
     if effect == "compression":

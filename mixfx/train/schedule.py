@@ -1,4 +1,4 @@
-"""Probability scheduling (paper §2.2): per-FX validation losses → per-FX application probabilities.
+r"""Probability scheduling (paper §2.2): per-FX validation losses → per-FX application probabilities.
 
 After each validation pass the encoder's contrastive loss is measured on batches manipulated with one
 effect only, one value per effect. Harder effects (higher loss) are then applied more often:
