@@ -16,12 +16,12 @@ from mixfx.fx import kernels
 from mixfx.fx.ballistics import smooth_gain_reduction, time_constant_coefficient
 from mixfx.fx.signal import (
     amplitude_to_db,
-    apply_frequency_response,
     biquad_coefficients,
-    biquad_response,
+    biquad_filter,
     db_to_amplitude,
     match_rms,
     next_fast_length,
+    use_kernels,
 )
 
 PAN_LAWS = ("-4.5dB", "linear", "constant_power")
@@ -127,33 +127,6 @@ def stereo_imager(x: torch.Tensor, sample_rate: int, *, width) -> torch.Tensor:
 # --------------------------------------------------------------------------------------- equaliser
 
 
-def eq_response(params: dict[str, torch.Tensor], sample_rate: int, n_fft: int) -> torch.Tensor:
-    """Complex response on the rfft grid of the 5-band EQ (cascade of RBJ biquads), ``(batch, n_fft//2+1)``.
-
-    ``params`` holds ``{band}_gain_db``, ``{band}_hz`` and ``{band}_q`` for each band of :data:`EQ_BANDS`.
-    """
-    h = None
-    for band, kind in EQ_BANDS:
-        b, a = biquad_coefficients(
-            kind,
-            params[f"{band}_hz"].double(),
-            params[f"{band}_gain_db"].double(),
-            params[f"{band}_q"].double(),
-            sample_rate,
-        )
-        hb = biquad_response(b, a, n_fft)
-        h = hb if h is None else h * hb
-    return h
-
-
-def _use_kernels(x: torch.Tensor, backend: str) -> bool:
-    if backend not in ("auto", "loop", "fft", "scan"):
-        raise ValueError(f"unknown backend {backend!r}; expected 'auto', 'loop', 'fft' or 'scan'")
-    if backend == "loop" and not kernels.HAVE_NUMBA:
-        raise RuntimeError("backend='loop' needs numba, which failed to import")
-    return backend == "loop" or (backend == "auto" and x.device.type == "cpu" and kernels.HAVE_NUMBA)
-
-
 def equalizer(
     x: torch.Tensor, sample_rate: int, *, tail_seconds: float = 0.1, backend: str = "auto", **params
 ) -> torch.Tensor:
@@ -171,30 +144,20 @@ def equalizer(
             peak1_hz, peak1_q, ..., high_shelf_gain_db, high_shelf_hz, high_shelf_q``.
     """
     _check_audio(x)
-    p = {k: _param(v, x) for k, v in params.items()}
-    if _use_kernels(x, backend):
-        sos = []
-        for band, kind in EQ_BANDS:
-            b, a = biquad_coefficients(
-                kind, p[f"{band}_hz"].double(), p[f"{band}_gain_db"].double(), p[f"{band}_q"].double(), sample_rate
-            )
-            sos.append(torch.cat([b, a], dim=-1))
-        sos = torch.stack(sos, dim=1).repeat_interleave(x.shape[1], dim=0)  # (batch*2, 5, 6)
-        y = kernels.biquad_cascade(x.reshape(-1, x.shape[-1]), sos)
-        return y.view_as(x).to(x.dtype)
-    return apply_frequency_response(x, lambda n: eq_response(p, sample_rate, n), tail=int(tail_seconds * sample_rate))
+    p = {k: _param(v, x).double() for k, v in params.items()}
+    coefs = [biquad_coefficients(kind, p[f"{band}_hz"], p[f"{band}_gain_db"], p[f"{band}_q"], sample_rate)
+             for band, kind in EQ_BANDS]
+    b = torch.stack([c[0] for c in coefs], dim=1)
+    a = torch.stack([c[1] for c in coefs], dim=1)
+    return biquad_filter(x, b, a, tail=int(tail_seconds * sample_rate), backend=backend)
 
 
-def shelf_filter(x: torch.Tensor, sample_rate: int, *, kind: str, freq_hz: float, gain_db: float) -> torch.Tensor:
+def shelf_filter(x: torch.Tensor, sample_rate: int, *, kind: str, freq_hz: float, gain_db: float,
+                 backend: str = "auto") -> torch.Tensor:
     """A single shelf (``low_shelf``/``high_shelf``, Q 0.707) applied like :func:`equalizer`."""
-    batch = x.shape[0]
-
-    def response(n_fft: int) -> torch.Tensor:
-        full = lambda v: torch.full((batch,), float(v), dtype=torch.float64, device=x.device)  # noqa: E731
-        b, a = biquad_coefficients(kind, full(freq_hz), full(gain_db), full(0.7071), sample_rate)
-        return biquad_response(b, a, n_fft)
-
-    return apply_frequency_response(x, response, tail=int(0.1 * sample_rate))
+    full = lambda v: torch.full((x.shape[0],), float(v), dtype=torch.float64, device=x.device)  # noqa: E731
+    b, a = biquad_coefficients(kind, full(freq_hz), full(gain_db), full(0.7071), sample_rate)
+    return biquad_filter(x, b.unsqueeze(1), a.unsqueeze(1), tail=int(0.1 * sample_rate), backend=backend)
 
 
 # --------------------------------------------------------------------------------------- compressor
@@ -244,7 +207,7 @@ def compressor(
     """
     _check_audio(x)
     batch, channels, n = x.shape
-    if _use_kernels(x, backend):
+    if use_kernels(x, backend):
         per_row = [
             _param(v, x).double().repeat_interleave(channels)
             for v in (threshold_db, ratio, knee_db)
@@ -302,15 +265,15 @@ def convolution_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, d
     return w * x + (1.0 - w) * wet
 
 
-def drums_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, dry_weight=None) -> torch.Tensor:
+def drums_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, dry_weight=None, backend: str = "auto") -> torch.Tensor:
     """The official drums routing: a fixed low-band blend, then reverb on the high band only.
 
     ``y = 0.8·x + 0.2·LP(x)``; ``z = 0.6·y + 0.4·reverb(HP(y))`` with LP/HP = −50 dB high/low
     shelves at 100 Hz and a fully wet, RMS-matched reverb (``dry_weight`` is ignored: the blend
     weights are fixed, as in the official code).
     """
-    low = shelf_filter(x, sample_rate, kind="high_shelf", freq_hz=100.0, gain_db=-50.0)
+    low = shelf_filter(x, sample_rate, kind="high_shelf", freq_hz=100.0, gain_db=-50.0, backend=backend)
     y = 0.8 * x + 0.2 * match_rms(low, x)
-    high = shelf_filter(y, sample_rate, kind="low_shelf", freq_hz=100.0, gain_db=-50.0)
+    high = shelf_filter(y, sample_rate, kind="low_shelf", freq_hz=100.0, gain_db=-50.0, backend=backend)
     wet = convolution_reverb(match_rms(high, y), sample_rate, ir=ir, dry_weight=0.0)
     return 0.6 * y + 0.4 * wet

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from mixfx.fx import kernels
-from mixfx.fx.signal import apply_frequency_response, biquad_coefficients, biquad_response
+from mixfx.fx.signal import biquad_coefficients, biquad_filter
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -34,20 +33,9 @@ def k_weighting_coefficients(sample_rate: int) -> list[tuple[torch.Tensor, torch
 def k_weighting(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Apply the BS.1770 K-weighting filter to ``(batch, channels, samples)`` audio."""
     coefs = k_weighting_coefficients(sample_rate)
-    if x.device.type == "cpu" and kernels.HAVE_NUMBA:
-        sos = torch.stack([torch.cat([b[0], a[0]]) for b, a in coefs])  # (2, 6)
-        rows = x.reshape(-1, x.shape[-1])
-        y = kernels.biquad_cascade(rows, sos.expand(rows.shape[0], -1, -1))
-        return y.view(x.shape).to(x.dtype)
-
-    def response(n_fft: int) -> torch.Tensor:
-        h = None
-        for b, a in coefs:
-            hk = biquad_response(b.to(x.device), a.to(x.device), n_fft).expand(x.shape[0], -1)
-            h = hk if h is None else h * hk
-        return h
-
-    return apply_frequency_response(x, response, tail=int(0.25 * sample_rate))
+    b = torch.stack([c[0][0] for c in coefs]).to(x.device).expand(x.shape[0], -1, -1)
+    a = torch.stack([c[1][0] for c in coefs]).to(x.device).expand(x.shape[0], -1, -1)
+    return biquad_filter(x, b, a, tail=int(0.25 * sample_rate))
 
 
 def integrated_loudness(x: torch.Tensor, sample_rate: int) -> torch.Tensor:

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from mixfx.fx import kernels
+
 EPS = 1e-8
 
 
@@ -134,6 +136,42 @@ def biquad_response(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tenso
     num = bc[:, 0:1] + bc[:, 1:2] * z1 + bc[:, 2:3] * z2
     den = ac[:, 0:1] + ac[:, 1:2] * z1 + ac[:, 2:3] * z2
     return num / den
+
+
+def use_kernels(x: torch.Tensor, backend: str) -> bool:
+    """Whether to run the compiled CPU kernel: ``backend="loop"``, or ``"auto"`` on CPU with numba."""
+    if backend not in ("auto", "loop", "fft", "scan"):
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto', 'loop', 'fft' or 'scan'")
+    if backend == "loop" and not kernels.HAVE_NUMBA:
+        raise RuntimeError("backend='loop' needs numba, which failed to import")
+    return backend == "loop" or (backend == "auto" and x.device.type == "cpu" and kernels.HAVE_NUMBA)
+
+
+def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: int, backend: str = "auto") -> torch.Tensor:
+    """Filter ``(batch, channels, samples)`` audio through a per-example cascade of biquads.
+
+    Two exact formulations: in time (transposed direct form II, float64 state, compiled; used on
+    CPU) or as the cascade's frequency response on a zero-padded FFT grid (used on CUDA), which
+    equals the IIR output once the impulse response has decayed within ``tail`` samples.
+
+    Args:
+        x: ``(batch, channels, samples)``.
+        b, a: ``(batch, sections, 3)`` coefficients with ``a[..., 0] == 1``.
+        tail: zero padding of the FFT formulation, in samples.
+        backend: ``"auto"``, ``"loop"`` (time domain) or ``"fft"``.
+    """
+    if use_kernels(x, backend):
+        sos = torch.cat([b, a], dim=-1).double().repeat_interleave(x.shape[1], dim=0)
+        y = kernels.biquad_cascade(x.reshape(-1, x.shape[-1]), sos)
+        return y.view(x.shape).to(x.dtype)
+
+    def response(n_fft: int) -> torch.Tensor:
+        h = biquad_response(b[:, 0], a[:, 0], n_fft)
+        for s in range(1, b.shape[1]):
+            h = h * biquad_response(b[:, s], a[:, s], n_fft)
+        return h
+
+    return apply_frequency_response(x, response, tail=tail)
 
 
 def apply_frequency_response(x: torch.Tensor, response_fn, *, tail: int) -> torch.Tensor:
