@@ -137,6 +137,69 @@ def analyze(
     typer.echo(f"wrote {len(res.files)} files to {out}")
 
 
+@app.command("disentangle")
+def disentangle(
+    data: Annotated[Path, typer.Option("--data", help="Dataset (MUSDB18-HQ layout; the paper uses the FX-normalized test split).")],
+    encoder: Annotated[Optional[list[Path]], typer.Option("--encoder", "-e", help="FXencoder checkpoint (repeatable).")] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="Row label of each --encoder, in order (default: checkpoint metadata, else file name).")] = None,
+    baseline: Annotated[Optional[list[str]], typer.Option("--baseline", help="Extra baseline rows: random (random-init FXencoder), mfcc (hand-crafted features). Pure noise is always shown.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/disentangle"),
+    protocol: Annotated[str, typer.Option(help="paper: each FX configuration shared by all segments (Table 1); iid: one configuration per item.")] = "paper",
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes: 4 segments × 4 configs of 1 s, 2 seeds, --dci-grid tiny, --dci-trees 3 (explicit options win).")] = False,
+    segments: Annotated[Optional[int], typer.Option(help="Segments per set [paper: 25].")] = None,
+    configs: Annotated[Optional[int], typer.Option(help="FX configurations per set [paper: 10].")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Segment length in seconds [2^19 samples ≈ 11.89 s].")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds (each redraws segments, FX and forests) [paper: 4].")] = None,
+    dci_grid: Annotated[Optional[str], typer.Option(help="DCI-RF grid: reference (5×4, 10-fold CV), small (2×2, 5-fold), tiny (1 forest, no CV).")] = None,
+    dci_trees: Annotated[Optional[int], typer.Option(help="Trees per random forest [reference: 10].")] = None,
+    single_fx: Annotated[Optional[str], typer.Option(help="Comma-separated effects for the single-FX cases [all six].")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    segments_per_song: Annotated[int, typer.Option(help="Most segments from one song (1: all from different songs).")] = 1,
+    categorical: Annotated[str, typer.Option(help="Pan law / IR index factors: drop or onehot.")] = "drop",
+    ideal: Annotated[bool, typer.Option("--ideal/--no-ideal", help="Add the reference row codes = factors.")] = True,
+    tsne_single: Annotated[str, typer.Option(help="Fig. 2 single-FX panels: 'effect' (colour by effect) or one effect (colour by configuration).")] = "effect",
+    figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw Fig. 2 (t-SNE and PCA).")] = True,
+    batch_size: Annotated[int, typer.Option(help="Items per FX / encoder batch.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    jobs: Annotated[Optional[int], typer.Option(help="Parallel forest fits (-1: all cores) [all cores for large sets, else 1].")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads (fewer helps on a busy machine) [torch default].")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding / metric cache [OUT/cache].")] = None,
+    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb [built-in synthetic bank].")] = None,
+) -> None:
+    """Disentanglement of FX encoders (paper §3.3): Table 1 (DCIMIG, DCI RF Expl) and Fig. 2 (t-SNE)."""
+    from mixeval.evalset import EvalSetConfig
+    from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
+
+    with user_errors():
+        if threads is not None:
+            if threads < 1:
+                raise MixevalError(f"--threads: expected ≥ 1, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
+        base = DisentangleConfig.quick() if quick else DisentangleConfig()
+        ev = base.evalset
+        changes = dict(segments=segments, configs=configs, seconds=seconds)
+        ev = EvalSetConfig(**{**ev.to_dict(), **{k: v for k, v in changes.items() if v is not None},
+                              "protocol": protocol, "split": split, "segments_per_song": segments_per_song,
+                              "categorical": categorical,
+                              "single_fx": _csv(single_fx) if single_fx is not None else ev.single_fx})
+        cfg = DisentangleConfig(
+            evalset=ev, seeds=seeds if seeds is not None else base.seeds, dci_grid=dci_grid or base.dci_grid,
+            dci_trees=dci_trees if dci_trees is not None else base.dci_trees, baselines=tuple(baseline or ()), ideal=ideal, tsne_single=tsne_single,
+            figures=figures, batch_size=batch_size, device=device, n_jobs=jobs,
+        )
+        res = run_disentangle(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,
+                              cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    md = out / "table1.md"
+    typer.echo(md.read_text(encoding="utf-8") if md.is_file() else "")
+    t = res.timings
+    typer.echo(f"wrote {len(res.files)} files to {out} in {t['total']:.1f} s "
+               f"(embedding {t['embed']:.1f} s, metrics {t['metrics']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -15,15 +15,14 @@ import torch
 from conftest import SHARED
 from mixfx.errors import MixfxError
 from mixfx.fx.functional import compressor
-from mixfx.fx.loudness import integrated_loudness
 from mixfx.fx.normalize import (
     COMP_SETTINGS, _search, filtfilt_fir, match_compression, match_imager, match_loudness, match_panning,
     normalize_stem,
 )
 from mixfx.fx.normalize_features import (
-    FXNormFeatures, hfc_onsets, left_energy_fraction, load_features, loudness_lufs, mean_peak, measure_feature,
-    mid_energy_fraction, smooth_eq,
+    hfc_onsets, left_energy_fraction, loudness_lufs, mean_peak, measure_feature, mid_energy_fraction,
 )
+from mixfx.fx.normalize_io import FXNormFeatures, load_features, smooth_eq
 from mixfx.io.audio import load_audio
 from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
 
@@ -149,12 +148,12 @@ def test_filtfilt_fir_matches_scipy():
     assert np.abs(filtfilt_fir(b, x) - ref).max() < 1e-5 * np.abs(ref).max()
 
 
-def test_loudness_matches_batched_meter_and_pyloudnorm():
+def test_loudness_matches_pyloudnorm():
     pyln = pytest.importorskip("pyloudnorm")
-    x = stereo_noise(3.0, seed=2).double().numpy()
-    ours = loudness_lufs(x, SR)
-    assert ours == pytest.approx(float(integrated_loudness(torch.from_numpy(x)[None], SR)[0]), abs=1e-6)
-    assert ours == pytest.approx(pyln.Meter(SR).integrated_loudness(x.T), abs=0.1)
+    x = stereo_noise(3.0, seed=2).double().numpy() * np.array([[1.0], [0.3]])
+    assert loudness_lufs(x, SR) == pytest.approx(pyln.Meter(SR).integrated_loudness(x.T), abs=0.1)
+    assert loudness_lufs(x[:1], SR) == pytest.approx(pyln.Meter(SR).integrated_loudness(x[0]), abs=0.1)
+    assert loudness_lufs(x[:, :1000], SR) == float("-inf")  # shorter than one 400 ms block
 
 
 def _bursts(amps, *, seconds=4.0, spacing=0.45, offset=0.3):
@@ -303,7 +302,7 @@ def _fake_song(g: np.random.Generator, stem: str, seconds: float) -> np.ndarray:
     b, a = scipy.signal.butter(2, {"bass": 300, "drums": 8000, "vocals": 4000, "other": 6000}[stem] / (SR / 2))
     x = scipy.signal.lfilter(b, a, x)
     for kind, freq in (("low", 250.0), ("high", 3000.0)):
-        big_a, w0 = 10 ** (g.uniform(-12, 12) / 40), 2 * np.pi * freq / SR
+        big_a, w0 = 10 ** (g.uniform(-15, 15) / 40), 2 * np.pi * freq / SR
         alpha, c = np.sin(w0) / 2 * np.sqrt(2), np.cos(w0)
         sq, s = 2 * np.sqrt(big_a) * alpha, (1 if kind == "low" else -1)
         bb = [big_a * ((big_a + 1) - s * (big_a - 1) * c + sq), s * 2 * big_a * ((big_a - 1) - s * (big_a + 1) * c),
@@ -337,11 +336,14 @@ def _spreads(root: Path) -> dict:
 
 
 def test_normalization_shrinks_feature_spread_across_songs(tmp_path):
-    """6 fake songs of 3 s with random EQ, compression, width, pan and level per stem.
+    """6 fake songs of 3 s with random EQ (two shelves ±15 dB), compression, width, pan and level.
 
-    Measured spread reduction (std before / after, per stem drums, bass, other, vocals):
-    EQ curve 3.8 / 6.7 / 5.2 / 4.9 x; loudness, imager and L/R balance exact (std ~1e-6 or less);
-    compression mean peak 1.1-2.2 x (only stems above the band are compressed; no expander).
+    Measured spread reduction, std across songs before / after (drums, bass, other, vocals):
+    EQ curve (per-bin std of the dB curve, RMS over 100 Hz-16 kHz) 4.2 / 5.9 / 6.0 / 9.3 x;
+    loudness, imager (mid fraction) and L/R balance: exact (std after ≤ 3e-6, reductions > 1e4 x).
+    The compression feature is one-sided by design (stems above ``ref + std`` are compressed, no
+    expander) and later steps move it again, so its spread is not asserted (measured 1.1-2.5 x);
+    instead every compressed channel must leave the DRC step under ``ref + std``.
     """
     g = np.random.default_rng(0)
     root = tmp_path / "fake"
@@ -360,9 +362,19 @@ def test_normalization_shrinks_feature_spread_across_songs(tmp_path):
     for stem in STEMS:
         b, a = before[stem], after[stem]
         for k in ("loudness", "imager", "panning"):
-            assert a[k] < b[k] / 100, (stem, k, b[k], a[k])
+            assert a[k] < b[k] / 1000, (stem, k, b[k], a[k])
         assert a["eq"] < b["eq"] / 3, (stem, "eq", b["eq"], a["eq"])
-        assert a["compression"] < b["compression"], (stem, "compression", b["compression"], a["compression"])
+    # the DRC step: channels above the band leave it below ref + std
+    f = load_features(feats)
+    for stem in STEMS:
+        upper = f.compression[stem][0] + f.compression[stem][1]
+        for i in range(3):
+            x = normalize_stem(load_audio(root / "train" / f"song{i}" / f"{stem}.wav"), stem, f, effects=("eq",))
+            y = normalize_stem(x, stem, f, effects=("compression",))
+            for ch in range(2):
+                was = mean_peak(x[ch:ch + 1].double().numpy() / float(x[ch].abs().max()) * 10 ** -0.5, SR)[0]
+                now = mean_peak(y[ch:ch + 1].double().numpy(), SR)[0]
+                assert now < upper if was >= upper else now == pytest.approx(was, abs=1e-6), (stem, i, ch, was, now)
     # layout: stems, mixture = sum of the normalized stems, root files copied
     song = out / "train" / "song0"
     stems = [sf.read(song / f"{s}.wav", always_2d=True)[0] for s in STEMS]
@@ -372,3 +384,31 @@ def test_normalization_shrinks_feature_spread_across_songs(tmp_path):
         normalize_dataset(root, feats, tmp_path / "out", splits=("train",))
     with pytest.raises(MixfxError, match="outside the dataset"):
         normalize_dataset(root, feats, root / "inside", splits=("train",))
+
+
+def test_pipeline_on_the_builtin_synthetic_dataset(tmp_path, monkeypatch):
+    """End to end on ``mixfx synth-dataset`` output: every split written, loudness and balance on target."""
+    from mixfx.data.synth import make_synth_dataset
+    from mixfx.pipelines import fx_normalize
+
+    root = make_synth_dataset(tmp_path / "synth", songs=3, seconds=2.0, seed=3)  # train, validation, test: 1 each
+    feats = compute_features(root, tmp_path / "f.npz")
+    f = load_features(feats)
+    monkeypatch.setattr(fx_normalize, "CACHE_BYTES", 0)  # the no-cache path recomputes each pass
+    g = load_features(compute_features(root, tmp_path / "g.npz"))
+    assert all(np.array_equal(f.eq[s], g.eq[s]) for s in STEMS)
+    assert (f.compression, f.imager, f.loudness) == (g.compression, g.imager, g.loudness)
+    calls = []
+    out = normalize_dataset(root, feats, tmp_path / "out", seed=1, progress=lambda n, total: calls.append(total))
+    src = sorted(p.relative_to(root) for p in root.glob("*/*/*.wav"))
+    assert sorted(p.relative_to(out) for p in out.glob("*/*/*.wav")) == src
+    assert calls == [12] * 12
+    assert (out / "dataset.json").read_text() == (root / "dataset.json").read_text()
+    assert (out / "validation.txt").read_text() == (root / "validation.txt").read_text()
+    for wav in out.glob("*/*/vocals.wav"):
+        y = load_audio(wav)
+        assert measure_feature(y, "loudness") == pytest.approx(f.loudness["vocals"], abs=0.05)
+        assert measure_feature(y, "panning") == pytest.approx(0.5, abs=1e-4)
+    again = normalize_dataset(root, feats, tmp_path / "again", splits=("test",), seed=1)  # same seed, same files
+    for wav in again.glob("*/*/*.wav"):
+        assert np.array_equal(sf.read(wav)[0], sf.read(out / wav.relative_to(again))[0]), wav

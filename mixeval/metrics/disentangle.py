@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import minmax_scale
@@ -317,7 +317,10 @@ def dci(
         max_depths: grid of ``max_depth``.
         max_features: grid of ``max_features`` (fractions of the codes).
         n_estimators: trees per forest (reference: 10).
-        n_splits: CV folds (reference: 10).
+        n_splits: CV folds (reference: 10). ``0`` skips the cross-validation, which only picks
+            the grid point: allowed with a one-point grid, gives the same D, C and I as any
+            ``n_splits`` with one fit per factor instead of ``n_splits + 1``;
+            ``informativeness_cv`` is then NaN.
         progress: called as ``progress(done, total)`` after each forest fit.
 
     Returns:
@@ -342,17 +345,19 @@ def dci(
     else:
         f, kept = drop_constant_columns(f, "factors")
     n = f.shape[0]
-    if not 2 <= n_splits <= n:
-        raise MixevalError(f"n_splits: expected 2..{n} (number of samples), got {n_splits}")
+    if not (2 <= n_splits <= n or n_splits == 0):
+        raise MixevalError(f"n_splits: expected 2..{n} (number of samples) or 0 (no CV), got {n_splits}")
     grid = [(int(md), float(mf)) for md in max_depths for mf in max_features]
     if not grid:
         raise MixevalError("dci: max_depths and max_features must not be empty")
+    if n_splits == 0 and len(grid) != 1:
+        raise MixevalError(f"n_splits=0 (no CV) needs a one-point grid, got {len(grid)} points")
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**31 - 1))
     y_all = minmax_scale(np.asarray(f, dtype=np.float64))
     x = minmax_scale(c)
     k = y_all.shape[1]
-    folds = list(KFold(n_splits=n_splits).split(x))
+    folds = list(KFold(n_splits=n_splits).split(x)) if n_splits else []
     total = k * (len(grid) * n_splits + 1)
     tasks = [
         delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, seed)
@@ -361,7 +366,10 @@ def dci(
         for tr, te in folds
     ]
     logger.debug("dci: %d factors x %d configurations x %d folds", k, len(grid), n_splits)
-    cv_mse = np.asarray(_run(tasks, n_jobs, progress, 0, total)).reshape(k, len(grid), n_splits).mean(axis=2)
+    if n_splits:
+        cv_mse = np.asarray(_run(tasks, n_jobs, progress, 0, total)).reshape(k, len(grid), n_splits).mean(axis=2)
+    else:
+        cv_mse = np.full((k, 1), np.nan)
     best = np.argmin(cv_mse, axis=1)  # first minimum = reference's strict "<"
     refits = _run(
         [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, seed) for j in range(k)],

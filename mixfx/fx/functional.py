@@ -246,11 +246,14 @@ def convolution_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, d
     _check_audio(x)
     if ir.ndim != 3 or ir.shape[0] != x.shape[0] or ir.shape[1] != 2:
         raise ValueError(f"expected impulse responses of shape ({x.shape[0]}, 2, L), got {tuple(ir.shape)}")
-    n, m = x.shape[-1], ir.shape[-1]
+    n = x.shape[-1]
     ir = ir.to(device=x.device, dtype=x.dtype)
+    peak = ir.abs().amax(dim=1).argmax(dim=-1)  # (batch,)
+    # the output keeps n samples after the peak, so IR samples beyond peak + n never reach it
+    ir = ir[..., : min(ir.shape[-1], int(peak.max()) + n)]
+    m = ir.shape[-1]
     # circular shift so that the IR's peak sits at index 0; the pre-peak part wraps to the end of the
     # FFT buffer, which turns into the (short) anticipation before the direct sound after alignment.
-    peak = ir.abs().amax(dim=1).argmax(dim=-1)  # (batch,)
     n_fft = next_fast_length(n + m)
     idx = (torch.arange(m, device=x.device).unsqueeze(0) + peak.unsqueeze(-1)) % m
     shifted = torch.gather(ir, 2, idx.unsqueeze(1).expand(-1, 2, -1))

@@ -14,8 +14,10 @@ peak is at or below −40 dBFS, so silent stems pass through unchanged.
   compress with the stem's attack/release, ratio from the stem's start ratio up to 20 and
   threshold from −10 to −40 dB in 0.5 dB steps, keeping the first setting (lowest ratio, then
   highest threshold) that brings the mean peak under ``ref + std``. The official code scans the
-  thresholds one by one; here a bisection finds the same setting whenever the mean peak falls
-  monotonically with the threshold. The compressor is :func:`mixfx.fx.functional.compressor`
+  grid one setting at a time (up to ~1000 compressor passes); here a bisection over the ratios
+  and a model-guided secant search over the thresholds (bisection as a safeguard) find the same
+  setting whenever the mean peak falls monotonically with ratio and threshold, in about 4
+  passes, both channels in one batched call. The compressor is :func:`mixfx.fx.functional.compressor`
   (hard knee, smooth decoupled peak-detector ballistics), **not** the official numba compressor
   (one-pole smoothing of the gain reduction), so the chosen settings can differ slightly.
   No upward expansion (disabled in the official code).
@@ -46,15 +48,22 @@ from mixfx.fx.normalize_features import (
     COMP_PEAK_DB,
     EQ_LUFS,
     FFT_SIZE,
-    FXNormFeatures,
     average_spectrum,
     is_silent,
     lufs_normalize,
     mean_peak,
+    measure_feature,
     mid_energy_fraction,
     peak_normalize,
     to_numpy,
 )
+from mixfx.fx.normalize_io import FXNormFeatures, load_features
+
+__all__ = [
+    "EFFECTS", "COMP_SETTINGS", "CompressorSetting", "FXNormFeatures", "load_features", "measure_feature",
+    "match_eq", "match_compression", "match_imager", "match_panning", "match_loudness", "normalize_effect",
+    "normalize_stem",
+]
 
 EFFECTS = ("eq", "compression", "imager", "panning", "loudness")
 """The normalization order of the paper (imaging and panning in the time domain)."""
@@ -159,9 +168,11 @@ def _search(ratios: Sequence[int], n_thresholds: int, start_value: float, upper:
     """Coroutine over the (ratio, threshold index) grid: yields settings, receives their mean peak.
 
     Finds the first ratio whose lowest threshold brings the mean peak under ``upper`` (bisection
-    over the ratios), then the first (highest) threshold that does at that ratio (regula falsi on
-    the threshold index, bisection as a safeguard). Both assume the mean peak falls monotonically
-    with the ratio and the threshold; the official code scans the same grid in the same order.
+    over the ratios), then the first (highest) threshold that does at that ratio (a first probe
+    from a static hard-knee model, then secants through the latest two probes kept inside the
+    bracket, bisection after three probes on the same side). Both assume the mean peak falls
+    monotonically with the ratio and the threshold; the official code scans the same grid in the
+    same order, so under that assumption both return the same setting.
     Index 0 (−10 dB, the peak level) leaves the signal unchanged, so its value is ``start_value``.
     Returns the chosen pair, or ``(max ratio, lowest threshold)`` when none satisfies; either way
     the last setting tried that satisfied (else the last one tried).
@@ -362,7 +373,7 @@ def normalize_stem(x: torch.Tensor, stem: str, features: FXNormFeatures, *, samp
     Args:
         x: ``(2, samples)`` float stem at ``sample_rate``.
         stem: stem name, a key of the feature tables (``drums``, ``bass``, ``other``, ``vocals``).
-        features: targets (:func:`mixfx.fx.normalize_features.load_features`).
+        features: targets (:func:`mixfx.fx.normalize_io.load_features`).
         sample_rate: in Hz; must equal ``features.sample_rate``.
         rng: draws the Haas effect of near-mono stems; None uses ``default_rng(0)``. The output is a
             deterministic function of ``x`` and the generator state.

@@ -27,7 +27,8 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import Song, list_songs
 from mixfx.errors import MixfxError
 from mixfx.fx.normalize import EFFECTS, normalize_effect, normalize_stem
-from mixfx.fx.normalize_features import FXNormFeatures, load_features, measure_feature, smooth_eq
+from mixfx.fx.normalize_features import measure_feature
+from mixfx.fx.normalize_io import FXNormFeatures, load_features, smooth_eq
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import audio_info, load_audio, save_audio
 
@@ -39,6 +40,7 @@ CACHE_BYTES = 2 * 1024**3
 
 _FOLDER_SPLITS = {"train": "train+valid", "valid": "valid", "test": "test", "train+valid": "train+valid"}
 _ROOT_FILES = ("validation.txt", "dataset.json")
+_SUBTYPES = ("FLOAT", "DOUBLE", "PCM_16", "PCM_24", "PCM_32")
 
 
 def stem_rng(seed: int, song: str, stem: str) -> np.random.Generator:
@@ -57,14 +59,21 @@ def compute_features(
 ) -> Path:
     """Average per-stem FX features over a split and save them to ``out_npz``.
 
+    Passes over the split, as FxNorm does: the EQ curves on the stems as they are, the
+    compression feature after EQ matching, the imager feature after EQ and DRC, the loudness
+    after EQ, DRC, imaging and panning, each step using the averages found so far. EQ curves are
+    averaged then Savitzky–Golay smoothed (and smoothed again at load, as the official code
+    does). The panning target is 0.5. When the split does not fit in :data:`CACHE_BYTES`, each
+    pass recomputes the earlier steps from the files (slower, constant memory).
+
     Args:
         dataset_root: dataset in the MUSDB18-HQ layout.
         out_npz: output ``.npz`` (written atomically); load it with
-            :func:`mixfx.fx.normalize_features.load_features`.
+            :func:`mixfx.fx.normalize_io.load_features`.
         split: ``train`` (the official 86 songs), ``valid``, ``test`` or ``train+valid``.
         seed: seed of the Haas step applied to near-mono stems before the later features.
         stems: stems to compute.
-        progress: called as ``progress(1, total=n)`` after each stem and pass.
+        progress: called as ``progress(1, total=n)`` after each stem of each of the 4 passes.
 
     Returns:
         ``out_npz`` as a Path.
@@ -73,25 +82,30 @@ def compute_features(
         MixfxError: bad dataset or split, unreadable audio, a stem silent in every song.
     """
     songs = list_songs(dataset_root, split, stems=tuple(stems))
-    order = EFFECTS
     frames = sum(audio_info(s.stem_path(stem))[0] for s in songs for stem in stems)
     cache: dict | None = {} if frames * 2 * 4 <= CACHE_BYTES else None
-    total = len(order) * len(songs) * len(stems)
+    passes = [e for e in EFFECTS if e != "panning"]  # the panning target is fixed (0.5)
+    total = len(passes) * len(songs) * len(stems)
     targets: dict[str, dict] = {name: {} for name in EFFECTS}
-    for k, effect in enumerate(order):
-        values: dict[str, list] = {stem: [] for stem in stems}
-        partial = _partial_features(targets, order[:k], stems)
+    targets["panning"] = {stem: 0.5 for stem in stems}
+    for effect in passes:
+        k = EFFECTS.index(effect)
+        measured = (effect, "panning") if effect == "imager" else (effect,)
+        values: dict[str, dict[str, list]] = {m: {stem: [] for stem in stems} for m in measured}
+        partial = _partial_features(targets, EFFECTS[:k], stems)
         for song in songs:
             for stem in stems:
-                x = _stem_at_step(song, stem, order, k, partial, cache, seed)
-                value = measure_feature(x, effect, SAMPLE_RATE)
-                if value is not None:
-                    values[stem].append(value)
+                x = _stem_at_step(song, stem, k, partial, cache, seed)
+                for m in measured:
+                    value = measure_feature(x, m, SAMPLE_RATE)
+                    if value is not None:
+                        values[m][stem].append(value)
                 if progress is not None:
                     progress(1, total=total)
-        for stem in stems:
-            targets[effect][stem] = _average(effect, stem, values[stem], dataset_root, split)
-        logger.info("%s features: %s", effect, {s: _short(targets[effect][s]) for s in stems})
+        for m in measured:
+            for stem in stems:
+                targets[m][stem] = _average(m, stem, values[m][stem], dataset_root, split)
+            logger.info("%s features: %s", m, {s: _short(targets[m][s]) for s in stems})
     return FXNormFeatures(**_partial_features(targets, EFFECTS, stems)).save(out_npz)
 
 
@@ -141,10 +155,23 @@ def normalize_dataset(
         raise MixfxError(f"{out_root}: output folder must be outside the dataset folder {dataset_root} and not contain it")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise MixfxError(f"{out_root}: output exists and is not an empty folder (use overwrite)")
+    unknown = [e for e in effects if e not in EFFECTS]
+    if unknown:
+        raise MixfxError(f"unknown FX normalization step(s) {', '.join(unknown)}; expected {', '.join(EFFECTS)}")
+    if subtype not in _SUBTYPES:
+        raise MixfxError(f"subtype: expected one of {', '.join(_SUBTYPES)}, got {subtype!r}")
     bad = [s for s in splits if s not in _FOLDER_SPLITS]
     if bad:
         raise MixfxError(f"unknown split(s) {', '.join(bad)}; expected {', '.join(_FOLDER_SPLITS)}")
-    songs = {s.folder: s for split in splits for s in list_songs(root, _FOLDER_SPLITS[split])}
+    songs = {}
+    for split in splits:
+        folder = root / ("test" if split == "test" else "train")
+        if not folder.is_dir() or not any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir()):
+            logger.warning("%s: no songs in %s/, skipping split %r", root, folder.name, split)
+            continue
+        songs.update((s.folder, s) for s in list_songs(root, _FOLDER_SPLITS[split]))
+    if not songs:
+        raise MixfxError(f"{dataset_root}: no songs in split(s) {', '.join(splits)}")
     total = len(songs) * len(STEMS)
     with atomic_dir(out) as tmp:
         for song in songs.values():
@@ -173,16 +200,15 @@ def normalize_dataset(
 # --------------------------------------------------------------------------------------- helpers
 
 
-def _stem_at_step(song: Song, stem: str, order: tuple, k: int, partial: dict, cache: dict | None,
-                  seed: int) -> torch.Tensor:
-    """The stem normalized by ``order[:k]`` (from the cache when it holds an earlier state)."""
+def _stem_at_step(song: Song, stem: str, k: int, partial: dict, cache: dict | None, seed: int) -> torch.Tensor:
+    """The stem normalized by the first ``k`` steps of :data:`EFFECTS` (cached state reused)."""
     key = (song.folder, stem)
     level, x = cache.get(key, (0, None)) if cache is not None else (0, None)
     if x is None:
         x = load_audio(song.stem_path(stem))
     features = FXNormFeatures(**partial) if k > level else None
-    for effect in order[level:k]:
-        # each pass replays the Haas draw from the same stream state, so passes agree
+    for effect in EFFECTS[level:k]:
+        # every pass replays the Haas draw from a fresh stream, so passes (and fx-normalize) agree
         x = normalize_effect(x, stem, effect, features, rng=stem_rng(seed, song.name, stem))
     if cache is not None:
         cache[key] = (k, x)
@@ -200,7 +226,8 @@ def _average(effect: str, stem: str, values: list, root, split: str):
     if not values:
         raise MixfxError(f"{root}: every {stem} stem of split {split!r} is silent (or has no onsets for {effect})")
     if effect == "panning":  # symmetric by nature: centre every stem, as the official code does
-        logger.info("%s: mean left-energy fraction %.4f over %d songs; target 0.5", stem, float(np.mean(values)), len(values))
+        logger.info("%s: mean left-energy fraction %.4f over %d songs (after EQ and DRC); target 0.5",
+                    stem, float(np.mean(values)), len(values))
         return 0.5
     if effect == "eq":
         return smooth_eq(np.mean(np.stack(values), axis=0), stem)

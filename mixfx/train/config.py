@@ -22,7 +22,8 @@ class EncoderTrainConfig:
 
     ``contents`` content pairs per step, each manipulated twice: the NT-Xent batch has
     ``2·contents`` positive pairs (paper: batch 256 → 128 contents). ``steps`` counts optimizer
-    steps; the paper's 16K iterations × 4 steps (1…4-stem mixes) = 64K steps.
+    steps; the paper's 16K iterations × 4 steps (1…4-stem mixes) = 64K steps. The ``tiny`` preset
+    (4-block encoder, 0.75–1.5 s segments, 8 pairs, lr 1e-3, 150 steps) is for CPUs and tests.
     """
 
     variant: str = "ps"
@@ -49,8 +50,8 @@ class EncoderTrainConfig:
 
     @classmethod
     def tiny(cls, **overrides) -> "EncoderTrainConfig":
-        base = cls(encoder=FXEncoderConfig.tiny().to_dict(), contents=4, seconds=(1.0, 2.0), steps=60, d0=32,
-                   val_every=20, val_batches=1, checkpoint_every=20, log_every=5, amp=False, workers=0)
+        base = cls(encoder=FXEncoderConfig.tiny().to_dict(), contents=4, seconds=(0.75, 1.5), steps=150, lr=1e-3, d0=32,
+                   val_every=50, val_batches=2, checkpoint_every=50, log_every=5, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
 
     def __post_init__(self) -> None:

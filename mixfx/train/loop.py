@@ -208,6 +208,7 @@ def run_loop(
 ) -> int:
     """Run steps ``start_step+1 … total_steps``; returns the last step done.
 
+    A fresh run first validates the untrained model (logged at step 0).
     ``step_fn(raw, step)`` returns metrics including ``loss`` and ``fx_seconds``. Checkpoints are
     written every ``checkpoint_every`` steps and at the end; ``stop_after`` ends early after that many
     steps (for tests of resumption).
@@ -216,6 +217,8 @@ def run_loop(
 
     bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and rt.is_main), unit="step", leave=False)
     step = start_step
+    if validate is not None and start_step == 0:  # the untrained model's validation loss: the baseline
+        run.log(0, "valid", validate(0))
     t_wait = time.perf_counter()
     window: list[dict[str, float]] = []
     for raw in loader:

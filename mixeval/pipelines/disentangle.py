@@ -1,0 +1,452 @@
+"""``mixeval disentangle``: Table 1 and Fig. 2 of Koo et al. for any set of FX encoders.
+
+Steps: load every encoder (bad files fail before anything is written) → plan the segments of each
+seed → draw the FX configurations of every set (seed × FX mode, :mod:`mixeval.evalset`) → embed
+the items with every representation, from the cache when possible → DCIMIG, DCI-RF, MIG and SAP
+per set and kind (cached too) → Table 1 (mean ± std over seeds), the long score table, the factor
+tables, Fig. 2 (t-SNE and PCA grids) and ``run.json``. The result files are staged in a temporary
+folder and moved into ``out_dir`` only when everything succeeded.
+
+Seeds: seed ``s`` re-draws the segments and the FX configurations and seeds the random forests,
+so DCIMIG gets a spread too (``metrics_notes.md`` §2, "std over 4 seeds").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mixeval.baselines import noise_codes
+from mixeval.errors import MixevalError
+from mixeval.evalset import (
+    KINDS, MODES, EvalSetConfig, ItemSet, chain_fingerprint, dataset_fingerprint, factor_table, item_factors,
+    load_segments, plan_segments, render_items, sample_item_set, Segment,
+)
+from mixeval.metrics.disentangle import dci, dcimig, mig, sap
+from mixeval.pipelines.disentangle_embed import (
+    BASELINES, Cache, Representation, baseline_representations, digest, embed_batch, load_encoder,
+)
+from mixeval.plots.tsne import Panel, save_figure, scatter_grid
+from mixeval.tables.table1 import table1_frame, write_table1
+from mixfx import STEMS
+from mixfx.data.musdb import MultitrackSegments
+from mixfx.fx.chain import FXManipulator
+from mixfx.fx.ir import load_ir_folder
+from mixfx.io.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DCI_GRIDS", "DisentangleConfig", "DisentangleResult", "run_disentangle"]
+
+DCI_GRIDS = {
+    "reference": dict(max_depths=(8, 16, 32, 64, 128), max_features=(0.2, 0.4, 0.8, 1.0), n_splits=10),
+    "small": dict(max_depths=(8, 32), max_features=(0.2, 0.8), n_splits=5),
+    "tiny": dict(max_depths=(8,), max_features=(0.2,), n_splits=0),
+}
+"""Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
+a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
+NORMALIZED_MARKERS = ("fx_normalization.json", "fxnorm.json")
+METRICS_VERSION = "1"
+Progress = bool | Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DisentangleConfig:
+    """Settings of :func:`run_disentangle` (defaults: the paper's sizes and the reference DCI grid).
+
+    Attributes:
+        evalset: item-set sizes and protocol.
+        seeds: evaluation seeds (paper: 4); seed ``s`` redraws segments, FX and forests.
+        dci_grid: key of :data:`DCI_GRIDS`.
+        dci_trees: trees per forest (reference: 10).
+        nb_bins: DCIMIG / MIG bins (reference: 10).
+        baselines: subset of :data:`~mixeval.pipelines.disentangle_embed.BASELINES`; pure noise is always added.
+        ideal: add the reference row "codes = factors" (what a perfect code scores under the protocol).
+        noise_dim: size of the noise codes (default: the first encoder's, else 2048).
+        random_seed: seed of the random-init FXencoder.
+        batch_size: items per FX / encoder batch.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
+        n_jobs: parallel forest fits (-1: all cores); None: all cores when a forest has enough work
+            (items × code size ≥ 20 000), else 1 (tiny fits are slower in threads).
+        tsne_single: single-FX panels coloured by ``"effect"``, or one effect's items by configuration.
+        figures: draw Fig. 2.
+    """
+
+    evalset: EvalSetConfig = field(default_factory=EvalSetConfig)
+    seeds: int = 4
+    dci_grid: str = "reference"
+    dci_trees: int = 10
+    nb_bins: int = 10
+    baselines: tuple[str, ...] = ()
+    ideal: bool = True
+    noise_dim: int | None = None
+    random_seed: int = 0
+    batch_size: int = 8
+    device: str = "auto"
+    n_jobs: int | None = None
+    tsne_single: str = "effect"
+    figures: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baselines", tuple(dict.fromkeys(self.baselines)))
+        checks = [
+            (self.seeds >= 1, f"seeds: expected ≥ 1, got {self.seeds}"),
+            (self.dci_grid in DCI_GRIDS, f"dci_grid: expected one of {', '.join(DCI_GRIDS)}, got {self.dci_grid!r}"),
+            (self.dci_trees >= 1, f"dci_trees: expected ≥ 1, got {self.dci_trees}"),
+            (self.nb_bins >= 2, f"nb_bins: expected ≥ 2, got {self.nb_bins}"),
+            (self.batch_size >= 1, f"batch_size: expected ≥ 1, got {self.batch_size}"),
+            (self.noise_dim is None or self.noise_dim >= 1, f"noise_dim: expected ≥ 1, got {self.noise_dim}"),
+            (all(b in BASELINES for b in self.baselines), f"baselines: expected some of {', '.join(BASELINES)}, got {self.baselines}"),
+            (self.tsne_single == "effect" or self.tsne_single in self.evalset.single_fx,
+             f"tsne_single: expected 'effect' or one of the single effects {', '.join(self.evalset.single_fx)}, got {self.tsne_single!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise MixevalError(msg)
+        if not self.evalset.single_fx:
+            raise MixevalError("single_fx: at least one effect is needed for the single-FX cases")
+
+    @classmethod
+    def quick(cls, **changes) -> "DisentangleConfig":
+        """Smoke-test sizes: 4 segments × 4 configurations of 1 s, 2 seeds, one fixed 3-tree forest (no CV)."""
+        ev = changes.pop("evalset", None) or EvalSetConfig(segments=4, configs=4, seconds=1.0)
+        return cls(**{"evalset": ev, "seeds": 2, "dci_grid": "tiny", "dci_trees": 3, **changes})
+
+    def metric_settings(self) -> dict:
+        return {"grid": DCI_GRIDS[self.dci_grid], "trees": self.dci_trees, "nb_bins": self.nb_bins,
+                "categorical": self.evalset.categorical, "version": METRICS_VERSION}
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DisentangleResult:
+    """What :func:`run_disentangle` produced."""
+
+    out_dir: Path
+    files: list[Path]
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    representations: list[Representation]
+    timings: dict[str, float]
+    cache_hits: int
+    cache_misses: int
+    notes: list[str]
+
+
+class _Bars:
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.bars, self.done = progress, {}, {}
+
+    def start(self, stage: str, total: int, unit: str) -> None:
+        self.done[stage] = 0
+        if self.progress is True and total:
+            from tqdm.auto import tqdm
+
+            self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, leave=False, position=len(self.bars))
+
+    def advance(self, stage: str, n: int, total: int) -> None:
+        self.done[stage] = self.done.get(stage, 0) + n
+        if stage in self.bars:
+            self.bars[stage].update(n)
+        elif callable(self.progress):
+            self.progress(stage, self.done[stage], total)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def _case(mode: str, kind: str) -> str:
+    return ("multitrack" if kind == "mixture" else "stem") + ("_full" if mode == "full" else "_single")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise MixevalError(f"device: {name!r} is not a torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MixevalError(f"device: {name!r} requested but CUDA is not available")
+    return dev
+
+
+def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: int) -> dict[str, float]:
+    grid = dict(DCI_GRIDS[cfg.dci_grid])
+    if grid["n_splits"]:
+        grid["n_splits"] = min(grid["n_splits"], codes.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # D is undefined (NaN) with one factor
+        n_jobs = cfg.n_jobs if cfg.n_jobs is not None else (-1 if codes.shape[0] * codes.shape[1] >= 20_000 else 1)
+        r = dci(factors.matrix, codes, seed=seed, n_jobs=n_jobs, n_estimators=cfg.dci_trees, **grid)
+        return {
+            "dcimig": dcimig(factors.matrix, codes, nb_bins=cfg.nb_bins),
+            "dci_disentanglement": r.disentanglement, "dci_completeness": r.completeness,
+            "dci_informativeness": r.informativeness, "dci_informativeness_cv": r.informativeness_cv,
+            "mig": mig(factors.matrix, codes, nb_bins=cfg.nb_bins), "sap": sap(factors.matrix, codes),
+            "n_factors": float(factors.matrix.shape[1]),
+        }
+
+
+def _build_representations(encoders, labels, cfg: DisentangleConfig, sample_rate: int) -> list[Representation]:
+    if len(labels) > len(encoders):
+        raise MixevalError(f"got {len(labels)} labels for {len(encoders)} encoders")
+    reps = [load_encoder(p, labels[i] if i < len(labels) else None) for i, p in enumerate(encoders)]
+    first = reps[0].module.config if reps else None
+    reps += baseline_representations(cfg.baselines, sample_rate=sample_rate, encoder_config=first, random_seed=cfg.random_seed)
+    dim = cfg.noise_dim or (reps[0].dim if reps else 2048)
+    reps.append(Representation("pure noise", "noise", "noise:" + digest({"dim": dim}), dim, None, "N(0, 1), independent of the audio"))
+    if cfg.ideal:
+        reps.append(Representation("ideal (codes = factors)", "ideal", "ideal", 0, None, "the factor matrix itself"))
+    seen: dict[str, int] = {}
+    for r in reps:
+        seen[r.label] = seen.get(r.label, 0) + 1
+        if seen[r.label] > 1:
+            r.label = f"{r.label} ({seen[r.label]})"
+    return reps
+
+
+def run_disentangle(
+    encoders: Sequence[str | os.PathLike],
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    labels: Sequence[str] = (),
+    config: DisentangleConfig | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    ir_dir: str | os.PathLike | None = None,
+    progress: Progress = False,
+) -> DisentangleResult:
+    """Evaluate the disentanglement of FX encoders (Koo et al. §3.3): Table 1 and Fig. 2.
+
+    Args:
+        encoders: FXencoder checkpoints (this project's or official files).
+        data: dataset in the MUSDB18-HQ layout (FX-normalized for the paper's protocol).
+        out_dir: results folder: ``table1.{csv,md,tex}``, ``scores.csv``, ``factors/``,
+            ``fig2_tsne.{png,pdf}``, ``fig2_pca.{png,pdf}``, ``run.json``.
+        labels: row labels of the encoders (default: checkpoint metadata, else file names).
+        config: settings (default :class:`DisentangleConfig`, the paper's sizes).
+        cache_dir: embedding / metric cache (default ``out_dir/cache``).
+        ir_dir: impulse responses for the reverb (default: the built-in synthetic bank).
+        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+
+    Returns:
+        :class:`DisentangleResult`.
+
+    Raises:
+        MixevalError / MixfxError: bad checkpoints, dataset without the split, too few songs, bad
+            settings — before any file is written.
+    """
+    cfg = config or DisentangleConfig()
+    ev = cfg.evalset
+    times = {"start": time.perf_counter()}
+    if not encoders and not cfg.baselines:
+        raise MixevalError("nothing to evaluate: give at least one encoder or a baseline")
+    device = _device(cfg.device)
+    reps = _build_representations(list(encoders), list(labels), cfg, ev.sample_rate)
+    dataset = MultitrackSegments(data, ev.split, silence_threshold_db=ev.silence_threshold_db,
+                                 min_active=ev.min_active, sample_rate=ev.sample_rate)
+    chain = FXManipulator(sample_rate=ev.sample_rate, ir_bank=load_ir_folder(ir_dir, sample_rate=ev.sample_rate) if ir_dir else None)
+    notes = []
+    normalized = any((Path(data) / m).is_file() for m in NORMALIZED_MARKERS)
+    if not normalized:
+        notes.append(f"{data} is not FX-normalized (no {NORMALIZED_MARKERS[0]}); the paper evaluates on the FX-normalized test split")
+        logger.warning(notes[-1])
+    fingerprint = digest({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
+    out_dir = Path(out_dir)
+    cache = Cache(cache_dir if cache_dir is not None else out_dir / "cache")
+    plans: dict[int, list[Segment]] = {}
+    plan_keys = {}
+    for seed in range(cfg.seeds):
+        plan_keys[seed] = digest({"fp": fingerprint, "evalset": ev.to_dict(), "seed": seed})
+        cached = cache.load_json("plans", plan_keys[seed])
+        plans[seed] = [Segment(*s) for s in cached] if cached else plan_segments(dataset, ev, seed)
+    for seed in range(cfg.seeds):  # written only once every seed has a plan
+        cache.save_json("plans", plan_keys[seed], [dataclasses.astuple(s) for s in plans[seed]])
+    sets = {(seed, mode): sample_item_set(chain, plans[seed], ev, seed=seed, mode=mode, fingerprint=fingerprint)
+            for seed in range(cfg.seeds) for mode in ev.modes}
+    fig_sets = {mode: (sets[(0, mode)] if ev.protocol == "paper" else
+                       sample_item_set(chain, plans[0], ev, seed=0, mode=mode, protocol="paper", fingerprint=fingerprint))
+                for mode in ev.modes}
+    for r in reps:
+        if r.module is not None:
+            r.module.to(device).eval()
+    times["setup"] = time.perf_counter() - times["start"]
+
+    bars = _Bars(progress)
+    embedders = [r for r in reps if r.embeds]
+    todo = list(sets.values()) + ([s for s in fig_sets.values() if s.protocol != ev.protocol] if cfg.figures else [])
+    emb: dict[tuple[str, str], np.ndarray] = {}
+    missing: dict[str, list[Representation]] = {}
+    for s in todo:
+        for r in embedders:
+            arr = cache.load_embeddings(r.key, s.key, (len(KINDS), len(s)))
+            if arr is None:
+                missing.setdefault(s.key, []).append(r)
+            else:
+                emb[(r.key, s.key)] = arr
+    n_render = sum(len(s) for s in todo if s.key in missing)
+    bars.start("embed", n_render, "item")
+    t0 = time.perf_counter()
+    audio_cache: dict[int, dict[str, torch.Tensor]] = {}
+    for s in todo:
+        if s.key not in missing:
+            continue
+        if s.seed not in audio_cache:
+            audio_cache = {s.seed: load_segments(dataset, s.segments, ev.segment_samples)}
+        out = {r.key: np.zeros((len(KINDS), len(s), r.dim), dtype=np.float32) for r in missing[s.key]}
+        for idx, batch in render_items(s, audio_cache[s.seed], chain, batch_size=cfg.batch_size, device=device):
+            for r in missing[s.key]:
+                for k, kind in enumerate(KINDS):
+                    out[r.key][k, idx] = embed_batch(r, batch[kind])
+            bars.advance("embed", len(idx), n_render)
+        for r in missing[s.key]:
+            cache.save_embeddings(r.key, s.key, out[r.key])
+            emb[(r.key, s.key)] = out[r.key]
+    audio_cache.clear()
+    times["embed"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    settings = cfg.metric_settings()
+    tasks = [(r, s, kind) for r in reps for s in sets.values() for kind in (("mixture",) + STEMS)]
+    bars.start("metrics", len(tasks), "set")
+    rows = []
+    for r, s, kind in tasks:
+        key = digest({"rep": r.key, "set": s.key, "kind": kind, "settings": settings})
+        res = cache.load_json("metrics", key)
+        if res is None:
+            factors = item_factors(s, kind, categorical=ev.categorical)
+            codes = _codes(r, s, kind, factors.matrix, emb)
+            try:
+                res = _compute_metrics(factors, codes, cfg, s.seed)
+            except MixevalError as exc:
+                raise MixevalError(f"{r.label}, seed {s.seed}, {s.mode} FX, {kind}: {exc}") from None
+            cache.save_json("metrics", key, res)
+        subset = kind if s.mode == "full" else f"{s.mode}/{kind}"
+        for metric, value in res.items():
+            rows.append(dict(label=r.label, type=r.type, dim=r.dim, case=_case(s.mode, kind), subset=subset,
+                             seed=s.seed, metric=metric, value=value))
+        bars.advance("metrics", 1, len(tasks))
+    bars.close()
+    times["metrics"] = time.perf_counter() - t0
+    detail = pd.DataFrame(rows)
+    per_seed = (detail.groupby(["label", "type", "dim", "case", "seed", "metric"], sort=False)["value"]
+                .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan).reset_index())
+    table = table1_frame(per_seed, order=[r.label for r in reps])
+
+    t0 = time.perf_counter()
+    files = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times)
+    times["write"] = time.perf_counter() - t0
+    times["total"] = time.perf_counter() - times.pop("start")
+    logger.info("disentangle: %.1f s (embed %.1f s, metrics %.1f s); cache %d hits, %d misses",
+                times["total"], times["embed"], times["metrics"], cache.hits, cache.misses)
+    return DisentangleResult(out_dir, files, table, detail, reps, times, cache.hits, cache.misses, notes)
+
+
+def _codes(r: Representation, s: ItemSet, kind: str, factors: np.ndarray, emb) -> np.ndarray:
+    if r.type == "ideal":
+        return factors
+    if r.type == "noise":
+        rng = np.random.default_rng([s.seed, MODES.index(s.mode), KINDS.index(kind), 7, int(s.protocol == "iid")])
+        return noise_codes(len(s), r.dim, rng=rng)
+    return emb[(r.key, s.key)][KINDS.index(kind)]
+
+
+def _note(cfg: DisentangleConfig, normalized: bool) -> str:
+    ev = cfg.evalset
+    proto = ("paper (each configuration shared by all segments)" if ev.protocol == "paper"
+             else "iid (one configuration per item)")
+    grid = DCI_GRIDS[cfg.dci_grid]
+    return (f"Protocol: {proto}; {ev.segments} segments × {ev.configs} FX configurations = {ev.n_items} items per set, "
+            f"{ev.seconds:.2f} s, split '{ev.split}'{'' if normalized else ' (not FX-normalized)'}. "
+            f"Mean ± std (ddof=0) over {cfg.seeds} seed(s); DCI-RF grid '{cfg.dci_grid}' "
+            f"({len(grid['max_depths'])}×{len(grid['max_features'])}, {grid['n_splits'] or 'no'} CV folds, {cfg.dci_trees} trees). "
+            "Bold: best per column (the ideal reference row excluded). 'pure noise' is the chance floor: "
+            "DCI RF Expl is an in-sample score and is high even for noise.")
+
+
+def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> list[Path]:
+    ev = cfg.evalset
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".disentangle.", suffix=".tmp", dir=out_dir))
+    try:
+        write_table1(table, staging / "table1", note=_note(cfg, normalized))
+        with atomic_write(staging / "scores.csv", "w", encoding="utf-8", newline="") as f:
+            detail.to_csv(f, index=False, lineterminator="\n")
+        columns = {}
+        for (seed, mode), s in sets.items():
+            with atomic_write(staging / "factors" / f"seed{seed}_{mode}.csv", "w", encoding="utf-8", newline="") as f:
+                factor_table(s, categorical=ev.categorical, sample_rate=ev.sample_rate).to_csv(f, index=False, lineterminator="\n")
+            if seed == 0:
+                for kind in KINDS:
+                    fs = item_factors(s, kind, categorical=ev.categorical)
+                    columns[f"{mode}/{kind}"] = {"used": fs.names, "dropped": fs.dropped}
+        specs = {sp.key: {"low": sp.low, "high": sp.high, "neutral": sp.neutral, "kind": sp.kind, "unit": sp.unit}
+                 for sp in next(iter(sets.values())).fx[STEMS[0]].specs}
+        with atomic_write(staging / "factors" / "columns.json", "w", encoding="utf-8") as f:
+            json.dump({"categorical": ev.categorical, "parameters": specs,
+                       "normalization": "value → (value − low) / (high − low); neutral value when the effect is off",
+                       "sets_seed0": columns}, f, indent=1)
+        if cfg.figures:
+            _figures(staging, cfg, reps, fig_sets, emb)
+        run = {"config": cfg.to_dict(), "representations": [r.to_dict() for r in reps], "notes": notes,
+               "fx_normalized": normalized, "fingerprint": fingerprint, "timings_s": times}
+        with atomic_write(staging / "run.json", "w", encoding="utf-8") as f:
+            json.dump(run, f, indent=1, default=str)
+        files = []
+        if (staging / "factors").is_dir() and (out_dir / "factors").exists():
+            shutil.rmtree(out_dir / "factors")
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            target = out_dir / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            files.append(target)
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _figures(folder: Path, cfg: DisentangleConfig, reps, fig_sets, emb) -> None:
+    ev = cfg.evalset
+    singles = [m for m in ev.modes if m != "full"]
+    mix = KINDS.index("mixture")
+    full = fig_sets["full"]
+    rows = []
+    for r in reps:
+        if r.type == "ideal":
+            continue
+
+        def codes(s: ItemSet, r=r) -> np.ndarray:
+            if r.type == "noise":
+                return noise_codes(len(s), r.dim, rng=np.random.default_rng([MODES.index(s.mode), 11]))
+            return emb[(r.key, s.key)][mix]
+
+        left = Panel(codes(full), full.config_id)
+        if cfg.tsne_single == "effect":
+            right = Panel(np.concatenate([codes(fig_sets[m]) for m in singles]),
+                          np.concatenate([[m] * len(fig_sets[m]) for m in singles]), legend=True)
+        else:
+            s = fig_sets[cfg.tsne_single]
+            right = Panel(codes(s), s.config_id)
+        rows.append((r.label, [left, right]))
+    single_title = "single FX (colour: effect)" if cfg.tsne_single == "effect" else f"{cfg.tsne_single} only (colour: configuration)"
+    columns = ["multitrack, full FX (colour: configuration)", f"multitrack, {single_title}"]
+    for method in ("tsne", "pca"):
+        fig = scatter_grid(rows, columns, method=method, seed=0)
+        save_figure(fig, folder / f"fig2_{method}")

@@ -1,0 +1,210 @@
+"""Representations for ``mixeval disentangle`` and their on-disk cache.
+
+A :class:`Representation` is anything that turns the evaluation items into codes: a trained
+FXencoder checkpoint, a randomly initialised FXencoder, the hand-crafted features, pure noise or
+the factors themselves (the ideal reference). Each has a ``key`` that identifies it: the SHA-256 of
+the checkpoint file, or a hash of the baseline's settings.
+
+:class:`Cache` stores embeddings as ``embeddings/<rep key>/<set key>.npy`` (``(kinds, items, dim)``
+float32, written atomically) and metric results as JSON, so a second run with the same encoders
+and item sets neither renders audio nor calls an encoder, and skips the finished metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mixeval.baselines import HandcraftedFeatures, random_encoder
+from mixeval.errors import MixevalError
+from mixfx.io.atomic import atomic_path, atomic_write
+from mixfx.io.checkpoint import checkpoint_from_object, is_model_checkpoint, torch_load
+from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+from mixfx.models.official import load_model, model_from_checkpoint
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BASELINES", "Cache", "Representation", "baseline_representations", "digest", "file_sha256", "load_encoder"]
+
+BASELINES = ("random", "mfcc")
+"""Optional baselines: a random-init FXencoder and the hand-crafted features (noise is always shown)."""
+
+
+def digest(obj) -> str:
+    """SHA-256 of the canonical JSON of ``obj``."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Representation:
+    """One row of Table 1.
+
+    Attributes:
+        label: display name.
+        type: ``encoder``, ``random``, ``handcrafted``, ``noise`` or ``ideal``.
+        key: cache key (checkpoint hash or settings hash).
+        dim: code size (0 for ``ideal``: the number of factors).
+        module: ``(B, 2, T) → (B, dim)`` for the types that embed audio, else None.
+        source: checkpoint path or a description.
+    """
+
+    label: str
+    type: str
+    key: str
+    dim: int
+    module: nn.Module | None = None
+    source: str = ""
+
+    @property
+    def embeds(self) -> bool:
+        return self.module is not None
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "type": self.type, "key": self.key, "dim": self.dim, "source": self.source}
+
+
+def load_encoder(path: str | os.PathLike, label: str | None = None) -> Representation:
+    """Load an FXencoder checkpoint (ours or official) as a representation.
+
+    The label is ``label``, else the checkpoint's ``extra["label"]`` (set by ``mixfx train-encoder``),
+    else the file name without suffix.
+
+    Raises:
+        MixevalError / MixfxError: missing, unreadable or corrupt file, a MixFXcloner checkpoint, or
+            weights that do not fit the stored architecture (one line each).
+    """
+    path = Path(path)
+    obj = torch_load(path, map_location="cpu")
+    meta_label = None
+    if is_model_checkpoint(obj):
+        ckpt = checkpoint_from_object(obj, path)
+        if ckpt.kind != "fxencoder":
+            raise MixevalError(f"{path}: a {ckpt.kind} checkpoint; expected an FXencoder")
+        model = model_from_checkpoint(ckpt, path)
+        extra = ckpt.extra if isinstance(ckpt.extra, dict) else {}
+        meta_label = extra.get("label") if isinstance(extra.get("label"), str) else None
+    else:
+        del obj
+        model = load_model(path, kind="fxencoder")
+    if not isinstance(model, FXEncoder):
+        raise MixevalError(f"{path}: expected FXencoder weights")
+    return Representation(label or meta_label or path.stem, "encoder", "encoder:" + file_sha256(path),
+                          model.dim, model.eval(), str(path))
+
+
+def baseline_representations(
+    names, *, sample_rate: int, encoder_config: FXEncoderConfig | None, random_seed: int = 0
+) -> list[Representation]:
+    """The optional baselines ``names`` (subset of :data:`BASELINES`), in that order.
+
+    The random-init FXencoder uses ``encoder_config`` (the first encoder's architecture, so it is
+    comparable; default the paper's).
+
+    Raises:
+        MixevalError: an unknown name.
+    """
+    out = []
+    for name in names:
+        if name == "random":
+            cfg = encoder_config or FXEncoderConfig.paper()
+            model = random_encoder(cfg, seed=random_seed)
+            out.append(Representation("random-init FXencoder", "random",
+                                      "random:" + digest({"config": cfg.to_dict(), "seed": random_seed}), model.dim, model,
+                                      f"FXEncoder({cfg.channels[-1]}-d), seed {random_seed}"))
+        elif name == "mfcc":
+            feats = HandcraftedFeatures(sample_rate)
+            out.append(Representation("hand-crafted features", "handcrafted", "handcrafted:" + digest(feats.settings()),
+                                      feats.dim, feats, "MFCC/spectral/band/dynamics/loudness/stereo statistics"))
+        else:
+            raise MixevalError(f"baseline: unknown {name!r}; expected one of {', '.join(BASELINES)}")
+    return out
+
+
+class Cache:
+    """Embeddings and metric results on disk, keyed by representation and item set.
+
+    Args:
+        root: cache folder (created on first write).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.hits = 0
+        self.misses = 0
+
+    def _emb_path(self, rep_key: str, set_key: str) -> Path:
+        return self.root / "embeddings" / rep_key.replace(":", "-")[:40] / f"{set_key[:40]}.npy"
+
+    def load_embeddings(self, rep_key: str, set_key: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """``(kinds, items, dim)`` or None (missing, unreadable or of another shape: recomputed)."""
+        path = self._emb_path(rep_key, set_key)
+        if not path.is_file():
+            self.misses += 1
+            return None
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: unreadable cache entry (%s); recomputing", path, exc)
+            self.misses += 1
+            return None
+        if arr.ndim != 3 or arr.shape[:2] != shape or not np.isfinite(arr).all():
+            logger.warning("%s: cache entry of shape %s does not fit %s; recomputing", path, arr.shape, shape)
+            self.misses += 1
+            return None
+        self.hits += 1
+        return arr
+
+    def save_embeddings(self, rep_key: str, set_key: str, arr: np.ndarray) -> None:
+        with atomic_path(self._emb_path(rep_key, set_key)) as tmp:
+            np.save(tmp, np.asarray(arr, dtype=np.float32), allow_pickle=False)
+
+    def _json_path(self, group: str, key: str) -> Path:
+        return self.root / group / f"{key[:40]}.json"
+
+    def load_json(self, group: str, key: str):
+        path = self._json_path(group, key)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("%s: unreadable cache entry; recomputing", path)
+            return None
+
+    def save_json(self, group: str, key: str, obj) -> None:
+        with atomic_write(self._json_path(group, key), "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, default=float)
+
+
+@torch.no_grad()
+def embed_batch(rep: Representation, x: torch.Tensor) -> np.ndarray:
+    """Codes ``(B, dim)`` float32 of audio ``(B, 2, T)`` (on the module's device).
+
+    Raises:
+        MixevalError: the representation returned a wrong shape or non-finite values.
+    """
+    assert rep.module is not None
+    z = rep.module(x)
+    if z.ndim != 2 or z.shape[0] != x.shape[0]:
+        raise MixevalError(f"{rep.label}: expected embeddings ({x.shape[0]}, dim), got {tuple(z.shape)}")
+    z = z.float().cpu().numpy()
+    if not np.isfinite(z).all():
+        raise MixevalError(f"{rep.label}: embeddings contain NaN or inf")
+    return z
