@@ -1,5 +1,13 @@
 """mixfx: music mixing style transfer — FX chain, FX normalization, models and training."""
 
+import os as _os
+
+# The compiled FX kernels (numba) and torch each keep a thread pool; with OpenMP's default
+# busy-waiting the idle pool spins and steals the cores the other one needs (a 5-10x slowdown on
+# small machines). Passive waiting avoids that. It only takes effect when mixfx is imported before
+# torch (the CLIs and the tests do); set OMP_WAIT_POLICY yourself to choose otherwise.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from mixfx.errors import MixfxError
 
 SAMPLE_RATE = 44100

@@ -153,7 +153,7 @@ def train_encoder_cmd(
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its last checkpoint."),
     ir_dir: Optional[Path] = typer.Option(None, "--ir-dir", help="Impulse responses (default: built-in synthetic IRs)."),
-    allow_unnormalized: bool = typer.Option(False, "--allow-unnormalized", help="Train norm/ps on a dataset without fxnorm.json."),
+    allow_unnormalized: bool = typer.Option(False, "--allow-unnormalized", help="Train norm/ps on a dataset without fx_normalization.json (not FX-normalized)."),
 ) -> None:
     """Train an FXencoder with the contrastive objective (runs under torchrun for multi-GPU)."""
     from mixfx.pipelines.train_encoder import train_encoder

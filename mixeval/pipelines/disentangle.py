@@ -324,25 +324,28 @@ def run_disentangle(
 
     t0 = time.perf_counter()
     settings = cfg.metric_settings()
-    tasks = [(r, s, kind) for r in reps for s in sets.values() for kind in (("mixture",) + STEMS)]
-    bars.start("metrics", len(tasks), "set")
+    tasks = [(r, s) for r in reps for s in sets.values()]
+    bars.start("metrics", len(tasks) * len(KINDS), "set")
     rows = []
-    for r, s, kind in tasks:
-        key = digest({"rep": r.key, "set": s.key, "kind": kind, "settings": settings})
-        res = cache.load_json("metrics", key)
-        if res is None:
-            factors = item_factors(s, kind, categorical=ev.categorical)
-            codes = _codes(r, s, kind, factors.matrix, emb)
-            try:
-                res = _compute_metrics(factors, codes, cfg, s.seed)
-            except MixevalError as exc:
-                raise MixevalError(f"{r.label}, seed {s.seed}, {s.mode} FX, {kind}: {exc}") from None
-            cache.save_json("metrics", key, res)
-        subset = kind if s.mode == "full" else f"{s.mode}/{kind}"
-        for metric, value in res.items():
-            rows.append(dict(label=r.label, type=r.type, dim=r.dim, case=_case(s.mode, kind), subset=subset,
-                             seed=s.seed, metric=metric, value=value))
-        bars.advance("metrics", 1, len(tasks))
+    for r, s in tasks:
+        key = digest({"rep": r.key, "set": s.key, "settings": settings})
+        results = cache.load_json("metrics", key)
+        if results is None:
+            results = {}
+            for kind in KINDS:
+                factors = item_factors(s, kind, categorical=ev.categorical)
+                try:
+                    results[kind] = _compute_metrics(factors, _codes(r, s, kind, factors.matrix, emb), cfg, s.seed)
+                except MixevalError as exc:
+                    raise MixevalError(f"{r.label}, seed {s.seed}, {s.mode} FX, {kind}: {exc}") from None
+                bars.advance("metrics", 1, len(tasks) * len(KINDS))
+            cache.save_json("metrics", key, results)
+        else:
+            bars.advance("metrics", len(KINDS), len(tasks) * len(KINDS))
+        for kind, res in results.items():
+            subset = kind if s.mode == "full" else f"{s.mode}/{kind}"
+            rows += [dict(label=r.label, type=r.type, dim=r.dim, case=_case(s.mode, kind), subset=subset, seed=s.seed,
+                          metric=metric, value=value) for metric, value in res.items()]
     bars.close()
     times["metrics"] = time.perf_counter() - t0
     detail = pd.DataFrame(rows)

@@ -75,8 +75,10 @@ def is_silent(x: np.ndarray) -> bool:
 
 
 def loudness_lufs(x: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (LUFS, :func:`mixfx.fx.loudness.integrated_loudness`) of ``(channels, samples)``
-    audio; ``-inf`` when silent or shorter than one 400 ms block."""
+    """Integrated loudness in LUFS of ``(channels, samples)`` audio (BS.1770, :mod:`mixfx.fx.loudness`).
+
+    Returns ``-inf`` when silent or shorter than one 400 ms block.
+    """
     if x.shape[-1] < int(round(BLOCK_SECONDS * sample_rate)):
         return float("-inf")
     audio = torch.from_numpy(np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64))

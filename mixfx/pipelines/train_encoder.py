@@ -2,7 +2,7 @@
 
 Variants (paper Table 1): ``none`` = Φ∅ (raw stems), ``norm`` = Φnorm (FX-normalized stems, fixed
 probabilities), ``ps`` = Φp.s. (FX-normalized stems + probability scheduling). For ``norm``/``ps`` the
-dataset must be the output of ``mixfx fx-normalize`` (it carries ``fxnorm.json``); pass
+dataset must be the output of ``mixfx fx-normalize`` (it carries ``fx_normalization.json``); pass
 ``allow_unnormalized=True`` to override.
 """
 
@@ -32,7 +32,7 @@ from mixfx.train.loop import (
 from mixfx.train.schedule import scheduled_probabilities
 
 logger = logging.getLogger(__name__)
-NORMALIZED_MARKER = "fxnorm.json"
+NORMALIZED_MARKER = "fx_normalization.json"
 _FX_STREAM, _VAL_SEED_OFFSET = 7, 1_000_003
 
 

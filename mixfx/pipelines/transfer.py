@@ -1,0 +1,301 @@
+"""``mixfx transfer``: mixing style transfer of whole songs (Koo et al. 2023, §2.3 and the official inference).
+
+For every input song: get its four stems (stem files, or Hybrid Demucs separation of a mixture),
+FX-normalize them (when a features file is given; official order loudness, EQ, DRC, imaging +
+panning, loudness; then clamped to [−1, 1]), convert each stem with the MixFXcloner conditioned on
+the FXencoder embedding of the same stem of the reference, and write the converted stems and their
+sum. Reference stems are not normalized, only clamped (as in the official code).
+
+The tensor work is in :mod:`mixfx.models.style_transfer`, finding songs in
+:mod:`mixfx.pipelines.transfer_songs`, separation in :mod:`mixfx.models.separation`.
+
+Differences from the official inference, on purpose:
+
+* The cloner runs on overlapping windows whose outputs are joined without any seam: each window
+  carries ``context`` extra samples on both sides (the cloner's one-sided receptive field) and only
+  its centre is kept, so the result equals one pass over the whole song (up to float rounding).
+  With ``overlap`` set explicitly, or a ``segment`` too short for that context, windows are
+  cross-faded instead (:func:`mixfx.models.apply.apply_in_windows`). The official code joins
+  non-overlapping zero-padded chunks, which clicks at every join.
+* The reference embedding is the segment average of :func:`mixfx.models.apply.embed_in_segments`
+  (no zero-padded last chunk).
+* Input stems that are silent (peak at or below ``silence_db``) give silent outputs instead of
+  whatever the network makes of silence.
+
+Interpolation: ``e = (1 − α)·e_A + α·e_B`` per stem, so α = 0 is reference A alone and α = 1 is B.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from mixfx import SAMPLE_RATE, STEMS
+from mixfx.errors import MixfxError
+from mixfx.io.atomic import atomic_dir
+from mixfx.io.audio import save_audio
+from mixfx.models.style_transfer import (
+    INFERENCE_EFFECTS, convert_stems, embed_reference, interpolate_embeddings, mix_stems, normalize_inputs,
+)
+from mixfx.pipelines.transfer_songs import SongSource, as_song, list_songs, load_stems, match_references
+
+log = logging.getLogger(__name__)
+
+SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
+Progress = Callable[..., None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Settings of :func:`transfer`.
+
+    Attributes:
+        segment: cloner window in samples (official 2^19 ≈ 11.9 s).
+        overlap: ``None``: exact context windows (see module docstring); a fraction in [0, 1):
+            cross-faded windows with that overlap.
+        reference_segment: piece length for the reference embedding (official 2^19).
+        batch_size: windows per network call.
+        seed: seed of the Haas step of FX normalization (per song and stem).
+        min_seconds: shortest accepted input / reference.
+        peak_db: scale each output (mixture and stems alike) so the mixture peaks at this level
+            (dBFS); ``None`` keeps the network's levels.
+        subtype: WAV sample format; ``FLOAT`` keeps levels above 0 dBFS, ``PCM_*`` clip there.
+        silence_db: input stems peaking at or below this level are output as silence; ``None``
+            converts every stem.
+        effects: FX normalization steps of the input stems.
+        separation_seconds, separation_overlap: Hybrid Demucs windowing.
+    """
+
+    segment: int = 2**19
+    overlap: float | None = None
+    reference_segment: int = 2**19
+    batch_size: int = 1
+    seed: int = 0
+    min_seconds: float = 1.0
+    peak_db: float | None = None
+    subtype: str = "FLOAT"
+    silence_db: float | None = -60.0
+    effects: tuple[str, ...] = INFERENCE_EFFECTS
+    separation_seconds: float = 10.0
+    separation_overlap: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.segment < 1 or self.reference_segment < 1 or self.batch_size < 1:
+            raise MixfxError(f"transfer: segment, reference_segment and batch_size must be ≥ 1, got "
+                             f"{self.segment}, {self.reference_segment}, {self.batch_size}")
+        if self.overlap is not None and not 0 <= self.overlap < 1:
+            raise MixfxError(f"transfer: overlap must be in [0, 1) or None, got {self.overlap}")
+        if self.subtype not in SUBTYPES:
+            raise MixfxError(f"transfer: subtype must be one of {', '.join(SUBTYPES)}, got {self.subtype!r}")
+        if self.peak_db is not None and not (math.isfinite(self.peak_db) and self.peak_db <= 0):
+            raise MixfxError(f"transfer: peak_db must be a level ≤ 0 dBFS, got {self.peak_db}")
+        object.__setattr__(self, "effects", tuple(self.effects))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferResult:
+    """What :func:`transfer` did for one song."""
+
+    song: str
+    folder: Path
+    seconds: float
+    peak_db: float
+    skipped: bool = False
+
+    @property
+    def clipped(self) -> bool:
+        return self.peak_db > 0.0
+
+
+# ----------------------------------------------------------------------------------------- whole pipeline
+
+
+def load_models(encoder_path: str | os.PathLike, cloner_path: str | os.PathLike, *, device=None):
+    """Load an FXencoder and a MixFXcloner (ours or official) on ``device`` and check they fit together.
+
+    Raises:
+        MixfxError: unreadable checkpoints, wrong kinds, or cloner ``cond_dim`` ≠ encoder ``dim``.
+    """
+    from mixfx.models.official import load_official_cloner, load_official_encoder
+
+    encoder = load_official_encoder(encoder_path, map_location=device)
+    cloner = load_official_cloner(cloner_path, map_location=device)
+    if cloner.config.cond_dim != encoder.dim:
+        raise MixfxError(f"{cloner_path}: the MixFXcloner is conditioned on {cloner.config.cond_dim}-d embeddings, but "
+                         f"the FXencoder {encoder_path} gives {encoder.dim}-d ones; use the encoder it was trained with")
+    return encoder.eval(), cloner.eval()
+
+
+def _device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise MixfxError(f"device: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MixfxError(f"device {device}: CUDA is not available here; use cpu")
+    return device
+
+
+def transfer(
+    input: str | os.PathLike,
+    reference: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    encoder: str | os.PathLike,
+    cloner: str | os.PathLike,
+    reference_b: str | os.PathLike | None = None,
+    alpha: float | None = None,
+    features: str | os.PathLike | None = None,
+    separator_weights: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    config: TransferConfig = TransferConfig(),
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> list[TransferResult]:
+    """Transfer the mixing style of ``reference`` to every song of ``input``; write ``out/<song>/``.
+
+    Each output folder holds ``mixture.wav`` (sum of the converted stems), ``drums.wav``,
+    ``bass.wav``, ``other.wav``, ``vocals.wav`` (44.1 kHz stereo) and ``transfer.json`` (settings),
+    built in a temporary folder and renamed, so a failed run leaves nothing half-written. Songs whose
+    folder exists are skipped unless ``overwrite``.
+
+    Args:
+        input: a song (stem folder or mixture file / folder with ``mixture.wav``) or a folder of songs.
+        reference: one song used for every input, or a folder of songs named like the inputs.
+        out: output root.
+        encoder, cloner: checkpoints (this project's or the official ``FXencoder_ps.pt`` /
+            ``MixFXcloner_ps.pt``).
+        reference_b: second reference (same forms as ``reference``) to interpolate towards.
+        alpha: interpolation weight in [0, 1]: ``e = (1 − α)·e_A + α·e_B`` (0 = ``reference``,
+            1 = ``reference_b``); default 0.5 with ``reference_b``.
+        features: FX normalization features (``.npz`` from ``mixfx fx-features`` or the official
+            ``.npy``); without it the input stems are used as they are.
+        separator_weights: torchaudio HDemucs state dict, needed when any input or reference is a mixture.
+        device: ``cpu`` / ``cuda`` (default: CUDA when available).
+        config: windowing, output format and the rest (:class:`TransferConfig`).
+        overwrite: redo songs whose output folder exists.
+        progress: called as ``progress(seconds, total=total_seconds)`` as audio is processed
+            (separating an input mixture counts once more).
+
+    Returns:
+        One :class:`TransferResult` per input song.
+
+    Raises:
+        MixfxError: any bad path, checkpoint, audio or setting (one line naming it).
+    """
+    if alpha is not None and reference_b is None:
+        raise MixfxError("alpha needs a second reference (reference_b)")
+    alpha = 0.5 if reference_b is not None and alpha is None else alpha
+    if alpha is not None:
+        interpolate_embeddings({}, {}, alpha)  # validates the range
+    songs = list_songs(input)
+    out = Path(out)
+    if as_song(input) is None and Path(input).resolve() in [out.resolve(), *out.resolve().parents]:
+        raise MixfxError(f"{out}: output folder must not be inside the input folder {input}")
+    refs = {"A": match_references(reference, songs)}
+    if reference_b is not None:
+        refs["B"] = match_references(reference_b, songs)
+    mixtures = [s.mixture for s in songs if s.stems is None]
+    mixtures += [r.mixture for table in refs.values() for r in table.values() if r.stems is None]
+    if mixtures and separator_weights is None:
+        raise MixfxError(f"{mixtures[0]}: is a mixture: pass --separator-weights PATH (a torchaudio HDemucs "
+                         f"state_dict) or give a stem folder ({', '.join(STEMS)} .wav)")
+    fx = None
+    if features is not None:
+        from mixfx.fx.normalize_io import load_features
+
+        fx = load_features(features)
+        lacking = [s for s in STEMS if s not in fx.stems]
+        if lacking:
+            raise MixfxError(f"{features}: features lack stem(s) {', '.join(lacking)}")
+    else:
+        log.warning("no FX normalization features: input stems go to the cloner as they are "
+                    "(it was trained on FX-normalized stems; pass features unless the input is normalized)")
+    device = _device(device)
+    enc, psi = load_models(encoder, cloner, device=device)
+    separator = None
+    if mixtures:
+        from mixfx.models.separation import load_separator
+
+        separator = load_separator(separator_weights, device=device, segment_seconds=config.separation_seconds,
+                                   overlap=config.separation_overlap, batch_size=config.batch_size)
+
+    todo = [s for s in songs if overwrite or not (out / s.name).exists()]
+    for s in songs:
+        if s not in todo:
+            log.warning("%s: exists, skipped (pass overwrite to redo it)", out / s.name)
+    seconds = {s.name: s.seconds() for s in todo}
+    total = sum(seconds[s.name] * (1 if s.stems is not None else 2) for s in todo)
+    cache: dict[Path, dict[str, torch.Tensor]] = {}
+
+    def embedding(ref: SongSource) -> dict[str, torch.Tensor]:
+        if ref.path not in cache:
+            stems = load_stems(ref, separator=separator, min_seconds=config.min_seconds)
+            cache[ref.path] = embed_reference(stems, enc, segment=config.reference_segment,
+                                              batch_size=config.batch_size, device=device)
+        return cache[ref.path]
+
+    def ticker(amount: float) -> Callable[[int, int], None]:
+        state = {"done": 0}
+
+        def tick(done: int, n: int) -> None:
+            if progress is not None:
+                progress(amount * (done - state["done"]) / n, total=total)
+            state["done"] = done
+        return tick
+
+    results = []
+    for song in songs:
+        folder = out / song.name
+        if song not in todo:
+            results.append(TransferResult(song.name, folder, song.seconds(), float("nan"), skipped=True))
+            continue
+        length = seconds[song.name]
+        e = embedding(refs["A"][song.name])
+        if "B" in refs:
+            e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
+        stems = load_stems(song, separator=separator, min_seconds=config.min_seconds, progress=ticker(length))
+        if fx is not None:
+            stems = normalize_inputs(stems, fx, song=song.name, seed=config.seed, effects=config.effects)
+        converted = convert_stems(stems, e, psi, segment=config.segment, overlap=config.overlap,
+                                  batch_size=config.batch_size, silence_db=config.silence_db, device=device,
+                                  progress=ticker(length))
+        results.append(_write_song(folder, converted, song, config, record={
+            "input": str(song.path), "reference": str(refs["A"][song.name].path),
+            "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
+            "encoder": str(encoder), "cloner": str(cloner), "features": str(features) if features else None,
+            "separator_weights": str(separator_weights) if separator_weights and song.stems is None else None,
+            "config": dataclasses.asdict(config)}))
+    return results
+
+
+def _write_song(folder: Path, stems: dict[str, torch.Tensor], song: SongSource, config: TransferConfig,
+                record: dict[str, Any]) -> TransferResult:
+    mixture = mix_stems(stems)
+    peak = float(mixture.abs().max())
+    peak_db = 20 * math.log10(max(peak, 1e-12))
+    if config.peak_db is not None and peak > 0:
+        gain = 10 ** (config.peak_db / 20) / peak
+        stems = {s: x * gain for s, x in stems.items()}
+        mixture = mixture * gain
+        log.info("%s: mixture peak %.2f dBFS scaled to %.2f dBFS", song.name, peak_db, config.peak_db)
+    elif peak_db > 0:
+        log.warning("%s: mixture peaks at %+.2f dBFS%s; pass peak_db (--peak-db) to scale it", song.name, peak_db,
+                    " and is clipped in the PCM file" if config.subtype != "FLOAT" else " (kept in the float WAV)")
+    with atomic_dir(folder) as tmp:
+        save_audio(tmp / "mixture.wav", mixture, SAMPLE_RATE, subtype=config.subtype)
+        for stem, x in stems.items():
+            save_audio(tmp / f"{stem}.wav", x, SAMPLE_RATE, subtype=config.subtype)
+        record = {**record, "mixture_peak_db": round(peak_db, 3)}
+        (tmp / "transfer.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    log.info("%s: wrote %s", song.name, folder)
+    return TransferResult(song.name, folder, mixture.shape[-1] / SAMPLE_RATE, peak_db)
