@@ -14,6 +14,7 @@ import os
 import platform
 import time
 
+import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch
 
 from mixfx.fx.chain import FXManipulator

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch
 
 from mixfx.data.synth import make_synth_dataset

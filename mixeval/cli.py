@@ -145,7 +145,7 @@ def disentangle(
     baseline: Annotated[Optional[list[str]], typer.Option("--baseline", help="Extra baseline rows: random (random-init FXencoder), mfcc (hand-crafted features). Pure noise is always shown.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/disentangle"),
     protocol: Annotated[str, typer.Option(help="paper: each FX configuration shared by all segments (Table 1); iid: one configuration per item.")] = "paper",
-    quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes: 4 segments × 4 configs of 1 s, 2 seeds, --dci-grid tiny, --dci-trees 3 (explicit options win).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes: 2 segments × 10 configs of 1 s, 2 seeds, --dci-grid tiny, --dci-trees 3 (explicit options win).")] = False,
     segments: Annotated[Optional[int], typer.Option(help="Segments per set [paper: 25].")] = None,
     configs: Annotated[Optional[int], typer.Option(help="FX configurations per set [paper: 10].")] = None,
     seconds: Annotated[Optional[float], typer.Option(help="Segment length in seconds [2^19 samples ≈ 11.89 s].")] = None,

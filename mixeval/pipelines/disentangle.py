@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import sklearn
 import torch
 
 from mixeval.baselines import noise_codes
@@ -37,7 +38,7 @@ from mixeval.evalset import (
 )
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixeval.pipelines.disentangle_embed import (
-    BASELINES, Cache, Representation, baseline_representations, digest, embed_batch, load_encoder,
+    BASELINES, Cache, ProgressBars, Representation, build_representations, digest, embed_batch, resolve_device,
 )
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
@@ -58,9 +59,9 @@ DCI_GRIDS = {
 }
 """Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
 a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
+_PLAN_FIELDS = ("segments", "seconds", "split", "segments_per_song", "silence_threshold_db", "min_active", "sample_rate")
 NORMALIZED_MARKERS = ("fx_normalization.json", "fxnorm.json")
 METRICS_VERSION = "1"
-Progress = bool | Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class DisentangleConfig:
         nb_bins: DCIMIG / MIG bins (reference: 10).
         baselines: subset of :data:`~mixeval.pipelines.disentangle_embed.BASELINES`; pure noise is always added.
         ideal: add the reference row "codes = factors" (what a perfect code scores under the protocol).
-        noise_dim: size of the noise codes (default: the first encoder's, else 2048).
+        noise_dim: size of the noise codes (default: the first representation's — encoder, else baseline).
         random_seed: seed of the random-init FXencoder.
         batch_size: items per FX / encoder batch.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
@@ -121,8 +122,8 @@ class DisentangleConfig:
 
     @classmethod
     def quick(cls, **changes) -> "DisentangleConfig":
-        """Smoke-test sizes: 4 segments × 4 configurations of 1 s, 2 seeds, one fixed 3-tree forest (no CV)."""
-        ev = changes.pop("evalset", None) or EvalSetConfig(segments=4, configs=4, seconds=1.0)
+        """Smoke-test sizes: 2 segments × 10 configurations of 1 s, 2 seeds, one fixed 3-tree forest (no CV)."""
+        ev = changes.pop("evalset", None) or EvalSetConfig(segments=2, configs=10, seconds=1.0)
         return cls(**{"evalset": ev, "seeds": 2, "dci_grid": "tiny", "dci_trees": 3, **changes})
 
     def metric_settings(self) -> dict:
@@ -148,50 +149,16 @@ class DisentangleResult:
     notes: list[str]
 
 
-class _Bars:
-    def __init__(self, progress: Progress) -> None:
-        self.progress, self.bars, self.done = progress, {}, {}
-
-    def start(self, stage: str, total: int, unit: str) -> None:
-        self.done[stage] = 0
-        if self.progress is True and total:
-            from tqdm.auto import tqdm
-
-            self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, leave=False, position=len(self.bars))
-
-    def advance(self, stage: str, n: int, total: int) -> None:
-        self.done[stage] = self.done.get(stage, 0) + n
-        if stage in self.bars:
-            self.bars[stage].update(n)
-        elif callable(self.progress):
-            self.progress(stage, self.done[stage], total)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
-
-
 def _case(mode: str, kind: str) -> str:
     return ("multitrack" if kind == "mixture" else "stem") + ("_full" if mode == "full" else "_single")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise MixevalError(f"device: {name!r} is not a torch device ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MixevalError(f"device: {name!r} requested but CUDA is not available")
-    return dev
 
 
 def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: int) -> dict[str, float]:
     grid = dict(DCI_GRIDS[cfg.dci_grid])
     if grid["n_splits"]:
         grid["n_splits"] = min(grid["n_splits"], codes.shape[0])
-    with warnings.catch_warnings():
+    # inputs are validated by the metrics; sklearn's per-fit parameter checks cost ~30 % of a small forest
+    with warnings.catch_warnings(), sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         warnings.simplefilter("ignore", RuntimeWarning)  # D is undefined (NaN) with one factor
         n_jobs = cfg.n_jobs if cfg.n_jobs is not None else (-1 if codes.shape[0] * codes.shape[1] >= 20_000 else 1)
         r = dci(factors.matrix, codes, seed=seed, n_jobs=n_jobs, n_estimators=cfg.dci_trees, **grid)
@@ -204,24 +171,6 @@ def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: i
         }
 
 
-def _build_representations(encoders, labels, cfg: DisentangleConfig, sample_rate: int) -> list[Representation]:
-    if len(labels) > len(encoders):
-        raise MixevalError(f"got {len(labels)} labels for {len(encoders)} encoders")
-    reps = [load_encoder(p, labels[i] if i < len(labels) else None) for i, p in enumerate(encoders)]
-    first = reps[0].module.config if reps else None
-    reps += baseline_representations(cfg.baselines, sample_rate=sample_rate, encoder_config=first, random_seed=cfg.random_seed)
-    dim = cfg.noise_dim or (reps[0].dim if reps else 2048)
-    reps.append(Representation("pure noise", "noise", "noise:" + digest({"dim": dim}), dim, None, "N(0, 1), independent of the audio"))
-    if cfg.ideal:
-        reps.append(Representation("ideal (codes = factors)", "ideal", "ideal", 0, None, "the factor matrix itself"))
-    seen: dict[str, int] = {}
-    for r in reps:
-        seen[r.label] = seen.get(r.label, 0) + 1
-        if seen[r.label] > 1:
-            r.label = f"{r.label} ({seen[r.label]})"
-    return reps
-
-
 def run_disentangle(
     encoders: Sequence[str | os.PathLike],
     data: str | os.PathLike,
@@ -231,7 +180,7 @@ def run_disentangle(
     config: DisentangleConfig | None = None,
     cache_dir: str | os.PathLike | None = None,
     ir_dir: str | os.PathLike | None = None,
-    progress: Progress = False,
+    progress: bool | Callable[[str, int, int], None] = False,
 ) -> DisentangleResult:
     """Evaluate the disentanglement of FX encoders (Koo et al. §3.3): Table 1 and Fig. 2.
 
@@ -258,8 +207,9 @@ def run_disentangle(
     times = {"start": time.perf_counter()}
     if not encoders and not cfg.baselines:
         raise MixevalError("nothing to evaluate: give at least one encoder or a baseline")
-    device = _device(cfg.device)
-    reps = _build_representations(list(encoders), list(labels), cfg, ev.sample_rate)
+    device = resolve_device(cfg.device)
+    reps = build_representations(list(encoders), list(labels), baselines=cfg.baselines, sample_rate=ev.sample_rate,
+                                 random_seed=cfg.random_seed, noise_dim=cfg.noise_dim, ideal=cfg.ideal)
     dataset = MultitrackSegments(data, ev.split, silence_threshold_db=ev.silence_threshold_db,
                                  min_active=ev.min_active, sample_rate=ev.sample_rate)
     chain = FXManipulator(sample_rate=ev.sample_rate, ir_bank=load_ir_folder(ir_dir, sample_rate=ev.sample_rate) if ir_dir else None)
@@ -267,18 +217,19 @@ def run_disentangle(
     normalized = any((Path(data) / m).is_file() for m in NORMALIZED_MARKERS)
     if not normalized:
         notes.append(f"{data} is not FX-normalized (no {NORMALIZED_MARKERS[0]}); the paper evaluates on the FX-normalized test split")
-        logger.warning(notes[-1])
     fingerprint = digest({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
     out_dir = Path(out_dir)
     cache = Cache(cache_dir if cache_dir is not None else out_dir / "cache")
     plans: dict[int, list[Segment]] = {}
     plan_keys = {}
     for seed in range(cfg.seeds):
-        plan_keys[seed] = digest({"fp": fingerprint, "evalset": ev.to_dict(), "seed": seed})
+        plan_keys[seed] = digest({"fp": fingerprint, "seed": seed, **{k: getattr(ev, k) for k in _PLAN_FIELDS}})
         cached = cache.load_json("plans", plan_keys[seed])
         plans[seed] = [Segment(*s) for s in cached] if cached else plan_segments(dataset, ev, seed)
     for seed in range(cfg.seeds):  # written only once every seed has a plan
         cache.save_json("plans", plan_keys[seed], [dataclasses.astuple(s) for s in plans[seed]])
+    for note in notes:
+        logger.warning(note)
     sets = {(seed, mode): sample_item_set(chain, plans[seed], ev, seed=seed, mode=mode, fingerprint=fingerprint)
             for seed in range(cfg.seeds) for mode in ev.modes}
     fig_sets = {mode: (sets[(0, mode)] if ev.protocol == "paper" else
@@ -289,7 +240,7 @@ def run_disentangle(
             r.module.to(device).eval()
     times["setup"] = time.perf_counter() - times["start"]
 
-    bars = _Bars(progress)
+    bars = ProgressBars(progress)
     embedders = [r for r in reps if r.embeds]
     todo = list(sets.values()) + ([s for s in fig_sets.values() if s.protocol != ev.protocol] if cfg.figures else [])
     emb: dict[tuple[str, str], np.ndarray] = {}
@@ -325,6 +276,11 @@ def run_disentangle(
     t0 = time.perf_counter()
     settings = cfg.metric_settings()
     tasks = [(r, s) for r in reps for s in sets.values()]
+    grid = DCI_GRIDS[cfg.dci_grid]
+    per_factor = len(grid["max_depths"]) * len(grid["max_features"]) * grid["n_splits"] + 1
+    n_factors = sum(item_factors(s, k, categorical=ev.categorical).matrix.shape[1] for s in sets.values() for k in KINDS)
+    logger.info("metrics: %d representations × %d factor columns → up to %d random-forest fits (cached ones skipped)",
+                len(reps), n_factors, len(reps) * n_factors * per_factor)
     bars.start("metrics", len(tasks) * len(KINDS), "set")
     rows = []
     for r, s in tasks:
@@ -354,7 +310,8 @@ def run_disentangle(
     table = table1_frame(per_seed, order=[r.label for r in reps])
 
     t0 = time.perf_counter()
-    files = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times)
+    files = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint,
+                           {k: round(v, 3) for k, v in times.items() if k != "start"})
     times["write"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - times.pop("start")
     logger.info("disentangle: %.1f s (embed %.1f s, metrics %.1f s); cache %d hits, %d misses",

@@ -18,6 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,7 +33,10 @@ from mixfx.models.official import load_model, model_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "Cache", "Representation", "baseline_representations", "digest", "file_sha256", "load_encoder"]
+__all__ = [
+    "BASELINES", "Cache", "ProgressBars", "Representation", "baseline_representations", "build_representations", "digest",
+    "embed_batch", "file_sha256", "load_encoder", "resolve_device",
+]
 
 BASELINES = ("random", "mfcc")
 """Optional baselines: a random-init FXencoder and the hand-crafted features (noise is always shown)."""
@@ -208,3 +212,67 @@ def embed_batch(rep: Representation, x: torch.Tensor) -> np.ndarray:
     if not np.isfinite(z).all():
         raise MixevalError(f"{rep.label}: embeddings contain NaN or inf")
     return z
+
+
+def build_representations(
+    encoders, labels, *, baselines=(), sample_rate: int, random_seed: int = 0, noise_dim: int | None = None,
+    ideal: bool = True,
+) -> list[Representation]:
+    """Encoders (in order), the optional baselines, pure noise and (``ideal``) the codes = factors row.
+
+    Labels are made unique by appending `` (2)``, `` (3)`` …; noise has ``noise_dim`` dimensions
+    (default: the first representation's size — an encoder, else a baseline).
+    """
+    if len(labels) > len(encoders):
+        raise MixevalError(f"got {len(labels)} labels for {len(encoders)} encoders")
+    reps = [load_encoder(p, labels[i] if i < len(labels) else None) for i, p in enumerate(encoders)]
+    first = reps[0].module.config if reps else None
+    reps += baseline_representations(baselines, sample_rate=sample_rate, encoder_config=first, random_seed=random_seed)
+    dim = noise_dim or (reps[0].dim if reps else 2048)
+    reps.append(Representation("pure noise", "noise", "noise:" + digest({"dim": dim}), dim, None, "N(0, 1), independent of the audio"))
+    if ideal:
+        reps.append(Representation("ideal (codes = factors)", "ideal", "ideal", 0, None, "the factor matrix itself"))
+    seen: dict[str, int] = {}
+    for r in reps:
+        seen[r.label] = seen.get(r.label, 0) + 1
+        if seen[r.label] > 1:
+            r.label = f"{r.label} ({seen[r.label]})"
+    return reps
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; checks that a requested CUDA device exists."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise MixevalError(f"device: {name!r} is not a torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MixevalError(f"device: {name!r} requested but CUDA is not available")
+    return dev
+
+
+class ProgressBars:
+    """tqdm bars per stage (``progress=True``) or a callback ``(stage, done, total)``."""
+
+    def __init__(self, progress: bool | Callable[[str, int, int], None]) -> None:
+        self.progress, self.bars, self.done = progress, {}, {}
+
+    def start(self, stage: str, total: int, unit: str) -> None:
+        self.done[stage] = 0
+        if self.progress is True and total:
+            from tqdm.auto import tqdm
+
+            self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, leave=False, position=len(self.bars))
+
+    def advance(self, stage: str, n: int, total: int) -> None:
+        self.done[stage] = self.done.get(stage, 0) + n
+        if stage in self.bars:
+            self.bars[stage].update(n)
+        elif callable(self.progress):
+            self.progress(stage, self.done[stage], total)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()

@@ -83,6 +83,7 @@ def reproduce(
         progress: progress bars on stderr.
         log: receives one line per stage.
     """
+    from mixeval.evalset import EvalSetConfig
     from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
     from mixfx.data.synth import make_synth_dataset
     from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
@@ -146,7 +147,10 @@ def reproduce(
     paths["transfer"] = transferred
 
     reports = out / "reports" / "disentangle"
-    dcfg = DisentangleConfig.quick() if config.evaluation == "quick" else DisentangleConfig()
+    if config.evaluation == "quick":  # 2 segments per song, so 2 test songs are enough
+        dcfg = DisentangleConfig.quick(evalset=EvalSetConfig(segments=4, configs=4, seconds=1.0, segments_per_song=2))
+    else:
+        dcfg = DisentangleConfig()
     log(f"6/6 Table 1 and Fig. 2 → {reports}")
     run_disentangle(encoders, normalized, reports, labels=["Φ∅", "Φnorm", "Φp.s."], config=dcfg,
                              progress=progress)
