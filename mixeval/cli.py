@@ -146,13 +146,13 @@ def disentangle(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/disentangle"),
     protocol: Annotated[str, typer.Option(help="paper: each FX configuration shared by all segments (Table 1); iid: one configuration per item.")] = "paper",
     quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes: 2 segments × 10 configs of 1 s, 2 seeds, --dci-grid tiny, --dci-trees 3 (explicit options win).")] = False,
-    segments: Annotated[Optional[int], typer.Option(help="Segments per set [paper: 25].")] = None,
-    configs: Annotated[Optional[int], typer.Option(help="FX configurations per set [paper: 10].")] = None,
-    seconds: Annotated[Optional[float], typer.Option(help="Segment length in seconds [2^19 samples ≈ 11.89 s].")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="Seeds (each redraws segments, FX and forests) [paper: 4].")] = None,
+    segments: Annotated[Optional[int], typer.Option(help="Segments per set (paper: 25).")] = None,
+    configs: Annotated[Optional[int], typer.Option(help="FX configurations per set (paper: 10).")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Segment length in seconds (default: 2^19 samples ≈ 11.89 s).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds; each redraws segments, FX and forests (paper: 4).")] = None,
     dci_grid: Annotated[Optional[str], typer.Option(help="DCI-RF grid: reference (5×4, 10-fold CV), small (2×2, 5-fold), tiny (1 forest, no CV).")] = None,
-    dci_trees: Annotated[Optional[int], typer.Option(help="Trees per random forest [reference: 10].")] = None,
-    single_fx: Annotated[Optional[str], typer.Option(help="Comma-separated effects for the single-FX cases [all six].")] = None,
+    dci_trees: Annotated[Optional[int], typer.Option(help="Trees per random forest (reference: 10).")] = None,
+    single_fx: Annotated[Optional[str], typer.Option(help="Comma-separated effects for the single-FX cases (default: all six).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
     segments_per_song: Annotated[int, typer.Option(help="Most segments from one song (1: all from different songs).")] = 1,
     categorical: Annotated[str, typer.Option(help="Pan law / IR index factors: drop or onehot.")] = "drop",
@@ -161,22 +161,24 @@ def disentangle(
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw Fig. 2 (t-SNE and PCA).")] = True,
     batch_size: Annotated[int, typer.Option(help="Items per FX / encoder batch.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    jobs: Annotated[Optional[int], typer.Option(help="Parallel forest fits (-1: all cores) [all cores for large sets, else 1].")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads (fewer helps on a busy machine) [torch default].")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding / metric cache [OUT/cache].")] = None,
-    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb [built-in synthetic bank].")] = None,
+    jobs: Annotated[Optional[int], typer.Option(help="Parallel forest fits, -1 for all cores (default: all cores for large sets, else 1).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch / OpenMP CPU threads; fewer helps on a busy machine (default: torch's).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding / metric cache (default: OUT/cache).")] = None,
+    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb (default: built-in synthetic bank).")] = None,
 ) -> None:
     """Disentanglement of FX encoders (paper §3.3): Table 1 (DCIMIG, DCI RF Expl) and Fig. 2 (t-SNE)."""
     from mixeval.evalset import EvalSetConfig
     from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
 
-    with user_errors():
+    with user_errors(), contextlib.ExitStack() as stack:
         if threads is not None:
             if threads < 1:
                 raise MixevalError(f"--threads: expected ≥ 1, got {threads}")
             import torch
+            from threadpoolctl import threadpool_limits
 
             torch.set_num_threads(threads)
+            stack.enter_context(threadpool_limits(threads))
         base = DisentangleConfig.quick() if quick else DisentangleConfig()
         ev = base.evalset
         changes = dict(segments=segments, configs=configs, seconds=seconds)
@@ -186,8 +188,8 @@ def disentangle(
                               "single_fx": _csv(single_fx) if single_fx is not None else ev.single_fx})
         cfg = DisentangleConfig(
             evalset=ev, seeds=seeds if seeds is not None else base.seeds, dci_grid=dci_grid or base.dci_grid,
-            dci_trees=dci_trees if dci_trees is not None else base.dci_trees, baselines=tuple(baseline or ()), ideal=ideal, tsne_single=tsne_single,
-            figures=figures, batch_size=batch_size, device=device, n_jobs=jobs,
+            dci_trees=dci_trees if dci_trees is not None else base.dci_trees, baselines=tuple(baseline or ()),
+            ideal=ideal, tsne_single=tsne_single, figures=figures, batch_size=batch_size, device=device, n_jobs=jobs,
         )
         res = run_disentangle(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,
                               cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
@@ -198,6 +200,32 @@ def disentangle(
     t = res.timings
     typer.echo(f"wrote {len(res.files)} files to {out} in {t['total']:.1f} s "
                f"(embedding {t['embed']:.1f} s, metrics {t['metrics']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")
+
+
+@app.command("reproduce")
+def reproduce(
+    out: Annotated[Path, typer.Argument(help="Output folder (data, features, normalized data, runs, transfer, reports, summary.md).")],
+    preset: Annotated[str, typer.Option(help="tiny: CPU minutes on the synthetic set; paper: the paper's sizes (GPU).")] = "tiny",
+    data: Annotated[Optional[Path], typer.Option(help="Use this dataset (MUSDB18-HQ layout) instead of the synthetic one.")] = None,
+    songs: Annotated[int, typer.Option(help="Synthetic songs.")] = 12,
+    seconds: Annotated[float, typer.Option(help="Length of each synthetic song.")] = 20.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
+) -> None:
+    """The main job: the whole paper pipeline (data → FX normalization → Φ∅/Φnorm/Φp.s. → MixFXcloner → transfer → Table 1, Fig. 2)."""
+    from mixeval.pipelines.reproduce import ReproduceConfig
+    from mixeval.pipelines.reproduce import reproduce as run_reproduce
+
+    with user_errors():
+        if preset == "paper":
+            config = ReproduceConfig.paper(songs=songs, seconds=seconds, seed=seed)
+        else:
+            config = ReproduceConfig(preset=preset, songs=songs, seconds=seconds, seed=seed)
+        paths = run_reproduce(out, config, data=data, device=device, progress=sys.stderr.isatty(),
+                              log=lambda line: typer.echo(line, err=True))
+    summary = paths["summary"]
+    typer.echo(summary.read_text(encoding="utf-8"))
+    typer.echo(f"summary: {summary}")
 
 
 def main() -> None:

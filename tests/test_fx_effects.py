@@ -112,6 +112,16 @@ def test_compressor_static_curve_and_backends_agree():
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
 
 
+def _sos(p: dict, i: int) -> np.ndarray:
+    """Example ``i``'s EQ as a scipy ``sos`` array, from the cookbook coefficients."""
+    sos = []
+    for name, kind in F.EQ_BANDS:
+        b, a = biquad_coefficients(kind, p[f"{name}_hz"][i : i + 1].double(), p[f"{name}_gain_db"][i : i + 1].double(),
+                                   p[f"{name}_q"][i : i + 1].double(), SR)
+        sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
+    return np.array(sos)
+
+
 def _eq_params(n: int, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
     p = {}
@@ -133,12 +143,7 @@ def test_eq_matches_analytic_magnitude_response(backend):
     freqs = np.fft.rfftfreq(n, 1 / SR)
     band = (freqs > 20) & (freqs < 16000)
     for i in range(3):
-        sos = []
-        for name, kind in F.EQ_BANDS:
-            b, a = biquad_coefficients(kind, p[f"{name}_hz"][i : i + 1].double(), p[f"{name}_gain_db"][i : i + 1].double(),
-                                       p[f"{name}_q"][i : i + 1].double(), SR)
-            sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
-        _, h = scipy.signal.sosfreqz(np.array(sos), worN=freqs, fs=SR)
+        _, h = scipy.signal.sosfreqz(_sos(p, i), worN=freqs, fs=SR)
         analytic = 20 * np.log10(np.abs(h))
         assert np.max(np.abs(measured[i, band] - analytic[band])) < 0.5
 
@@ -161,14 +166,7 @@ def test_eq_backends_equal_time_domain_reference():
     x = noise(2, 0.5, seed=9)
     loop = F.equalizer(x, SR, backend="loop", **p)
     fft = F.equalizer(x, SR, backend="fft", **p)
-    ref = []
-    for i in range(2):
-        sos = []
-        for name, kind in F.EQ_BANDS:
-            b, a = biquad_coefficients(kind, p[f"{name}_hz"][i : i + 1].double(), p[f"{name}_gain_db"][i : i + 1].double(),
-                                       p[f"{name}_q"][i : i + 1].double(), SR)
-            sos.append(np.concatenate([b[0].numpy(), a[0].numpy()]))
-        ref.append(scipy.signal.sosfilt(np.array(sos), x[i].double().numpy(), axis=-1))
+    ref = [scipy.signal.sosfilt(_sos(p, i), x[i].double().numpy(), axis=-1) for i in range(2)]
     ref = torch.tensor(np.stack(ref), dtype=torch.float32)
     scale = float(ref.abs().max())
     assert torch.allclose(loop, ref, atol=1e-5 * scale)

@@ -60,7 +60,7 @@ DCI_GRIDS = {
 """Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
 a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
 _PLAN_FIELDS = ("segments", "seconds", "split", "segments_per_song", "silence_threshold_db", "min_active", "sample_rate")
-NORMALIZED_MARKERS = ("fx_normalization.json", "fxnorm.json")
+NORMALIZED_MARKERS = ("fx_normalization.json",)  # written by `mixfx fx-normalize`
 METRICS_VERSION = "1"
 
 

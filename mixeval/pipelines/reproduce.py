@@ -83,7 +83,6 @@ def reproduce(
         progress: progress bars on stderr.
         log: receives one line per stage.
     """
-    from mixeval.evalset import EvalSetConfig
     from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
     from mixfx.data.synth import make_synth_dataset
     from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
@@ -147,10 +146,8 @@ def reproduce(
     paths["transfer"] = transferred
 
     reports = out / "reports" / "disentangle"
-    if config.evaluation == "quick":  # 2 segments per song, so 2 test songs are enough
-        dcfg = DisentangleConfig.quick(evalset=EvalSetConfig(segments=4, configs=4, seconds=1.0, segments_per_song=2))
-    else:
-        dcfg = DisentangleConfig()
+    baselines = ("random", "mfcc")  # floors beside the always-present pure-noise row
+    dcfg = DisentangleConfig.quick(baselines=baselines) if config.evaluation == "quick" else DisentangleConfig(baselines=baselines)
     log(f"6/6 Table 1 and Fig. 2 → {reports}")
     run_disentangle(encoders, normalized, reports, labels=["Φ∅", "Φnorm", "Φp.s."], config=dcfg,
                              progress=progress)

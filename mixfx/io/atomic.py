@@ -26,20 +26,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
         >>> with atomic_write("table.csv", "w") as f:  # doctest: +SKIP
         ...     f.write("a,b\\n")
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, mode, **open_kwargs) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
