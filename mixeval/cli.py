@@ -66,8 +66,14 @@ def make_listening_test(
     sample_rate: Annotated[Optional[int], typer.Option(help="Sample rate of every file in Hz (default: spec, else 44100).")] = None,
     waet: Annotated[Optional[Path], typer.Option(help="WAET checkout: also validate against its xml/test-schema.xsd.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cpu or cuda for checkpoint conditions (default: cuda when available).")] = None,
 ) -> None:
-    """Generate a WAET listening test (MUSHRA pages, blinded loudness-matched media, manifest.csv, README)."""
+    """Generate a WAET listening test (MUSHRA pages, blinded loudness-matched media, manifest.csv, README).
+
+    Conditions with source = "checkpoint" (checkpoint = "ENCODER.pt,CLONER.pt") are rendered with mixfx
+    style transfer of each question's input towards its reference.
+    """
+    from mixeval.listening.render_models import CheckpointRenderer
     from mixeval.listening.spec import ListeningTestSpec, load_spec
     from mixeval.pipelines.listening import make_listening_test as run
 
@@ -93,7 +99,8 @@ def make_listening_test(
             if show:
                 typer.echo(f"\rquestion {done}/{total} ({q.song}, {q.stem})" + " " * 10, err=True, nl=done == total)
 
-        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=progress)
+        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=progress,
+                     renderer=CheckpointRenderer(device))
     typer.echo(f"wrote {result.out_dir}: {result.n_pages} pages, {result.n_files} media files")
     typer.echo(f"  test:     {result.xml_path}" + ("  (XSD-validated)" if result.xsd_validated else "  (structural check passed)"))
     typer.echo(f"  manifest: {result.manifest_path}")

@@ -93,7 +93,7 @@ class StimulusSource:
                 raise MixevalError(f"condition {c.name!r}: folder {self.root / (c.folder or c.name)} not found")
             if c.source == "checkpoint" and renderer is None:
                 raise MixevalError(
-                    f"condition {c.name!r}: source 'checkpoint' needs a renderer (model inference is not wired in yet); "
+                    f"condition {c.name!r}: source 'checkpoint' needs a renderer (the CLI passes mixeval's CheckpointRenderer); "
                     f"pre-render its outputs into {self.root / c.name}/<song>/<stem>.wav and use source 'prerendered'"
                 )
 

@@ -1,0 +1,55 @@
+"""Render ``checkpoint`` listening-test conditions with a trained FXencoder + MixFXcloner (mixfx style transfer).
+
+A condition names its models in ``checkpoint = "ENCODER.pt,CLONER.pt"`` or in
+``options = {encoder = "...", cloner = "...", features = "..."}`` (``features``: FX normalization of
+the input stem before conversion, as ``mixfx transfer --features`` does). Each stem of a question is
+converted with the cloner conditioned on the FXencoder embedding of the same stem of the reference;
+the generator sums the stems for multitrack questions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from mixeval.errors import MixevalError
+from mixeval.listening.spec import ConditionSpec
+
+
+class CheckpointRenderer:
+    """Callable renderer for :func:`mixeval.listening.generate.generate_media` (models loaded once per condition)."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device
+        self._loaded: dict[str, tuple] = {}
+
+    def _models(self, condition: ConditionSpec):
+        if condition.name in self._loaded:
+            return self._loaded[condition.name]
+        from mixfx.fx.normalize_io import load_features
+        from mixfx.pipelines.transfer import load_models
+
+        opts = dict(condition.options)
+        paths = [p.strip() for p in (condition.checkpoint or "").split(",") if p.strip()]
+        encoder = opts.get("encoder") or (paths[0] if len(paths) == 2 else None)
+        cloner = opts.get("cloner") or (paths[1] if len(paths) == 2 else None)
+        if not encoder or not cloner:
+            raise MixevalError(
+                f"condition {condition.name!r}: a checkpoint condition needs checkpoint = \"ENCODER.pt,CLONER.pt\" "
+                f"or options encoder / cloner"
+            )
+        enc, cl = load_models(Path(encoder), Path(cloner), device=self.device)
+        features = load_features(opts["features"]) if opts.get("features") else None
+        self._loaded[condition.name] = (enc, cl, features)
+        return self._loaded[condition.name]
+
+    def __call__(self, condition: ConditionSpec, input_audio: torch.Tensor, reference_audio: torch.Tensor, stem: str):
+        from mixfx.models.style_transfer import convert_stems, embed_reference, normalize_inputs
+
+        enc, cl, features = self._models(condition)
+        x = {stem: input_audio}
+        if features is not None:
+            x = normalize_inputs(x, features, song=condition.name)
+        emb = embed_reference({stem: reference_audio}, enc, device=self.device)
+        return convert_stems(x, emb, cl, device=self.device)[stem]
