@@ -99,8 +99,9 @@ def make_listening_test(
             if show:
                 typer.echo(f"\rquestion {done}/{total} ({q.song}, {q.stem})" + " " * 10, err=True, nl=done == total)
 
-        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=progress,
-                     renderer=CheckpointRenderer(device))
+        renderer = CheckpointRenderer(device)
+        renderer.check(resolved.conditions)
+        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=progress, renderer=renderer)
     typer.echo(f"wrote {result.out_dir}: {result.n_pages} pages, {result.n_files} media files")
     typer.echo(f"  test:     {result.xml_path}" + ("  (XSD-validated)" if result.xsd_validated else "  (structural check passed)"))
     typer.echo(f"  manifest: {result.manifest_path}")

@@ -129,7 +129,7 @@ def test_make_listening_test_cli(tmp_path):
     bad.write_text('name = "x"\nprerendered = "pre"\nconditoins = []\n')
     _fails(["make-listening-test", bad], "unknown key(s) ['conditoins']")
     bad.write_text('name = "x"\nprerendered = "pre"\n[[conditions]]\nname = "m"\nsource = "checkpoint"\n[[conditions]]\nname = "sysA"\n')
-    _fails(["make-listening-test", bad, "--out", tmp_path / "o5"], "needs a renderer")
+    _fails(["make-listening-test", bad, "--out", tmp_path / "o5"], "ENCODER.pt,CLONER.pt")
     bad.write_text("name = ")
     _fails(["make-listening-test", bad], "invalid TOML")
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o5").exists()  # failed runs leave nothing

@@ -112,7 +112,7 @@ def test_cloner_training_runs_and_resumes(synth_root, tmp_path):
     train_cloner(synth_root, enc, tmp_path / "part", cfg, device="cpu", stop_after=2)
     train_cloner(synth_root, enc, tmp_path / "part", cfg, device="cpu", resume=True)
     assert rows(tmp_path / "part") == rows(tmp_path / "full")
-    assert len(rows(tmp_path / "full", "valid", "mid_side")) == 2
+    assert [s for s, _ in rows(tmp_path / "full", "valid", "mid_side")] == [0, 2, 4]  # untrained baseline, then every 2 steps
 
 
 def test_ddp_two_cpu_processes(synth_root, tmp_path):

@@ -24,12 +24,13 @@ class CheckpointRenderer:
         self.device = device
         self._loaded: dict[str, tuple] = {}
 
-    def _models(self, condition: ConditionSpec):
-        if condition.name in self._loaded:
-            return self._loaded[condition.name]
-        from mixfx.fx.normalize_io import load_features
-        from mixfx.pipelines.transfer import load_models
+    @staticmethod
+    def model_paths(condition: ConditionSpec) -> tuple[str, str]:
+        """``(encoder, cloner)`` paths of a checkpoint condition.
 
+        Raises:
+            MixevalError: the condition names fewer than two models.
+        """
         opts = dict(condition.options)
         paths = [p.strip() for p in (condition.checkpoint or "").split(",") if p.strip()]
         encoder = opts.get("encoder") or (paths[0] if len(paths) == 2 else None)
@@ -39,6 +40,22 @@ class CheckpointRenderer:
                 f"condition {condition.name!r}: a checkpoint condition needs checkpoint = \"ENCODER.pt,CLONER.pt\" "
                 f"or options encoder / cloner"
             )
+        return encoder, cloner
+
+    def check(self, conditions) -> None:
+        """Validate every checkpoint condition before any audio is rendered."""
+        for c in conditions:
+            if c.source == "checkpoint":
+                self.model_paths(c)
+
+    def _models(self, condition: ConditionSpec):
+        if condition.name in self._loaded:
+            return self._loaded[condition.name]
+        from mixfx.fx.normalize_io import load_features
+        from mixfx.pipelines.transfer import load_models
+
+        opts = dict(condition.options)
+        encoder, cloner = self.model_paths(condition)
         enc, cl = load_models(Path(encoder), Path(cloner), device=self.device)
         features = load_features(opts["features"]) if opts.get("features") else None
         self._loaded[condition.name] = (enc, cl, features)
