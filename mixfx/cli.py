@@ -186,6 +186,35 @@ def train_cloner_cmd(
     typer.echo(str(path))
 
 
+@app.command("transfer")
+def transfer_cmd(
+    input: Path = typer.Option(..., "--input", "-i", help="Song (stem folder or mixture file) or a folder of songs."),
+    reference: Path = typer.Option(..., "--reference", "-r", help="Reference song (stems or mixture), or a folder of songs named like the inputs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output root: OUT/<song>/{mixture,drums,bass,other,vocals}.wav."),
+    encoder: Path = typer.Option(..., "--encoder", "-e", help="FXencoder checkpoint (ours or the official FXencoder_ps.pt)."),
+    cloner: Path = typer.Option(..., "--cloner", "-c", help="MixFXcloner checkpoint (ours or the official MixFXcloner_ps.pt)."),
+    features: Optional[Path] = typer.Option(None, "--features", "-f", help="FX-normalization features (.npz or the official .npy) for the input stems."),
+    reference_b: Optional[Path] = typer.Option(None, "--reference-b", help="Second reference to interpolate towards."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Interpolation weight: 0 = --reference, 1 = --reference-b (default 0.5)."),
+    separator_weights: Optional[Path] = typer.Option(None, "--separator-weights", help="torchaudio HDemucs state_dict, needed for mixture inputs."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
+    segment: int = typer.Option(2**19, help="Cloner window in samples (official 2^19 ≈ 11.9 s)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo songs whose output folder exists."),
+) -> None:
+    """Mixing style transfer: convert each input song's stems to the reference's mixing style."""
+    from mixfx.pipelines.transfer import TransferConfig, transfer
+
+    config = _run(TransferConfig, segment=segment)
+    bar = Progress("transfer", unit="s")
+    results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
+                   features=features, separator_weights=separator_weights, device=device, config=config,
+                   overwrite=overwrite, progress=bar)
+    bar.close()
+    for r in results:
+        note = "skipped (exists)" if r.skipped else f"{r.seconds:.1f} s, peak {r.peak_db:+.1f} dBFS" + (" — CLIPS" if r.clipped else "")
+        typer.echo(f"{r.folder}: {note}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
