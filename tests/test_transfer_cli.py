@@ -99,3 +99,29 @@ def test_errors_are_one_line(setup, tmp_path):
     for args, message in cases:
         code, out = run("transfer", *args, "-o", tmp_path / "o", "--device", "cpu")
         assert code == 1 and message in out and "Traceback" not in out, out
+
+
+def test_mixture_inputs_go_through_a_separator(setup, tmp_path):
+    """A small torchaudio HDemucs saved as a state dict separates mixture inputs and references."""
+    torchaudio_models = pytest.importorskip("torchaudio.models")
+    from mixfx.models.separation import load_separator
+
+    root, enc, cl, songs, ref_a, _ = setup
+    torch.manual_seed(0)
+    model = torchaudio_models.HDemucs(sources=list(STEMS), channels=4, depth=6)  # hdemucs_high, narrow
+    weights = tmp_path / "hdemucs.pt"
+    torch.save(model.state_dict(), weights)
+    sep = load_separator(weights)
+    mix = 0.1 * torch.randn(2, SR)
+    stems = sep.separate(mix)
+    assert set(stems) == set(STEMS) and all(s.shape == (2, SR) for s in stems.values())
+    mixture = tmp_path / "song" / "mixture.wav"
+    mixture.parent.mkdir()
+    sf.write(mixture, mix.T.numpy(), SR, subtype="FLOAT")
+    code, out = run("transfer", "-i", mixture.parent, "-r", ref_a, "-o", tmp_path / "out", "-e", enc, "-c", cl,
+                    "--separator-weights", weights, "--device", "cpu")
+    assert code == 0, out
+    assert read(tmp_path / "out" / "song" / "mixture.wav").shape == (SR, 2)
+    torch.save({"not": torch.zeros(1)}, tmp_path / "junk.pt")
+    with pytest.raises(Exception, match="not a torchaudio HDemucs"):
+        load_separator(tmp_path / "junk.pt")
