@@ -17,7 +17,30 @@ VARIANTS = ("none", "norm", "ps")
 
 
 @dataclass(frozen=True)
-class EncoderTrainConfig:
+class LoopSettings:
+    """Settings both trainers share: optimizer, validation / checkpoint cadence, seed, devices, data."""
+
+    lr: float = 2e-4
+    val_every: int = 1000
+    val_batches: int = 4
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    seed: int = 0
+    amp: bool = True
+    workers: int = 4
+    silence_threshold_db: float = -60.0
+    sample_rate: int = SAMPLE_RATE
+
+    @classmethod
+    def paper(cls, **overrides):
+        return dataclasses.replace(cls(), **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig(LoopSettings):
     """FXencoder contrastive training.
 
     ``contents`` content pairs per step, each manipulated twice: the NT-Xent batch has
@@ -31,22 +54,8 @@ class EncoderTrainConfig:
     contents: int = 128
     seconds: tuple[float, float] = (5.9, 11.8)
     steps: int = 64_000
-    lr: float = 2e-4
     temperature: float = 0.1
     d0: int = 360
-    val_every: int = 1000
-    val_batches: int = 4
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    seed: int = 0
-    amp: bool = True
-    workers: int = 4
-    silence_threshold_db: float = -60.0
-    sample_rate: int = SAMPLE_RATE
-
-    @classmethod
-    def paper(cls, **overrides) -> "EncoderTrainConfig":
-        return dataclasses.replace(cls(), **overrides)
 
     @classmethod
     def tiny(cls, **overrides) -> "EncoderTrainConfig":
@@ -60,42 +69,22 @@ class EncoderTrainConfig:
         if self.contents < 1 or self.steps < 1:
             raise MixfxError("contents and steps must be ≥ 1")
 
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
 
 @dataclass(frozen=True)
-class ClonerTrainConfig:
+class ClonerTrainConfig(LoopSettings):
     """MixFXcloner training (paper: batch 8, 11.8 s segments, Adam 2e-4, cosine)."""
 
     cloner: dict = field(default_factory=lambda: ClonerConfig.paper().to_dict())
     batch: int = 8
     seconds: float = 11.8
     steps: int = 100_000
-    lr: float = 2e-4
-    val_every: int = 1000
-    val_batches: int = 4
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    seed: int = 0
-    amp: bool = True
-    workers: int = 4
-    silence_threshold_db: float = -60.0
-    sample_rate: int = SAMPLE_RATE
     fft_sizes: tuple[int, ...] = (4096, 2048, 1024, 512)
-
-    @classmethod
-    def paper(cls, **overrides) -> "ClonerTrainConfig":
-        return dataclasses.replace(cls(), **overrides)
 
     @classmethod
     def tiny(cls, **overrides) -> "ClonerTrainConfig":
         base = cls(cloner=ClonerConfig.tiny().to_dict(), batch=4, seconds=1.0, steps=40, val_every=20, val_batches=1,
                    checkpoint_every=20, log_every=5, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 def from_dict(cls, d: dict[str, Any]):
