@@ -252,17 +252,11 @@ def convolution_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, d
     # the output keeps n samples after the peak, so IR samples beyond peak + n never reach it
     ir = ir[..., : min(ir.shape[-1], int(peak.max()) + n)]
     m = ir.shape[-1]
-    # circular shift so that the IR's peak sits at index 0; the pre-peak part wraps to the end of the
-    # FFT buffer, which turns into the (short) anticipation before the direct sound after alignment.
-    n_fft = next_fast_length(n + m)
-    idx = (torch.arange(m, device=x.device).unsqueeze(0) + peak.unsqueeze(-1)) % m
-    shifted = torch.gather(ir, 2, idx.unsqueeze(1).expand(-1, 2, -1))
-    pre = torch.arange(m, device=x.device).unsqueeze(0) >= (m - peak.unsqueeze(-1))  # wrapped part
-    buf = torch.zeros(x.shape[0], 2, n_fft, device=x.device, dtype=x.dtype)
-    buf[..., : m] = torch.where(pre.unsqueeze(1), torch.zeros_like(shifted), shifted)
-    tail_pos = (n_fft - m) + torch.arange(m, device=x.device)
-    buf[..., tail_pos] = torch.where(pre.unsqueeze(1), shifted, torch.zeros_like(shifted))
-    wet = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(buf, n=n_fft), n=n_fft)[..., :n]
+    n_fft = next_fast_length(n + m)  # ≥ the full linear convolution: no wrap-around
+    full = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(ir, n=n_fft), n=n_fft)
+    # aligned output: n samples from each example's IR peak
+    index = (peak.view(-1, 1, 1) + torch.arange(n, device=x.device)).expand(-1, 2, -1)
+    wet = torch.gather(full, 2, index)
     wet = match_rms(wet, x)
     w = _param(dry_weight, x).view(-1, 1, 1)
     return w * x + (1.0 - w) * wet
