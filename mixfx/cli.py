@@ -199,12 +199,15 @@ def transfer_cmd(
     separator_weights: Optional[Path] = typer.Option(None, "--separator-weights", help="torchaudio HDemucs state_dict, needed for mixture inputs."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     segment: int = typer.Option(2**19, help="Cloner window in samples (official 2^19 ≈ 11.9 s)."),
+    overlap: Optional[float] = typer.Option(None, help="Cross-fade windows with this overlap in [0, 1) (default: exact context windows)."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Windows per network call."),
+    peak_db: Optional[float] = typer.Option(None, "--peak-db", help="Scale outputs so the mixture peaks at this level (dBFS)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo songs whose output folder exists."),
 ) -> None:
     """Mixing style transfer: convert each input song's stems to the reference's mixing style."""
     from mixfx.pipelines.transfer import TransferConfig, transfer
 
-    config = _run(TransferConfig, segment=segment)
+    config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, peak_db=peak_db)
     bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
                    features=features, separator_weights=separator_weights, device=device, config=config,

@@ -148,9 +148,9 @@ def convert_stems(stems: Mapping[str, torch.Tensor], embeddings: Mapping[str, to
         embeddings: ``{stem: (dim,)}`` for every stem of ``stems``.
         cloner: a :class:`~mixfx.models.cloner.MixFXCloner` in eval mode.
         segment: window length in samples.
-        overlap: ``None``: context windows (exact) when ``segment`` exceeds twice the cloner's
-            reach, else cross-faded windows with overlap 0.5; a fraction in [0, 1): cross-faded
-            windows with that overlap.
+        overlap: ``None``: context windows (exact) when the kept centre ``segment − 2·reach`` is
+            at least a quarter of ``segment`` (at most 4× the work of one pass), else cross-faded
+            windows with overlap 0.5; a fraction in [0, 1): cross-faded windows with that overlap.
         batch_size: windows per Ψ call.
         silence_db: stems peaking at or below this level (dBFS) are output as silence (not run
             through Ψ); ``None`` converts every stem.
@@ -179,14 +179,14 @@ def convert_stems(stems: Mapping[str, torch.Tensor], embeddings: Mapping[str, to
             return cloner(chunks, conds[index])
 
         context = cloner_context(cloner)
-        with torch.inference_mode():
-            if overlap is None and segment > 2 * context:
+        with torch.no_grad():
+            if overlap is None and (x.shape[-1] <= segment or 4 * (segment - 2 * context) >= segment):
                 y = apply_with_context(fn, x[active], window=segment, context=context,
                                        batch_size=batch_size, device=device, progress=progress)
             else:
                 if overlap is None:
                     overlap = 0.5
-                    log.warning("segment %d is not longer than twice the cloner's reach (%d samples): windows are "
+                    log.warning("segment %d is too short for the cloner's reach (%d samples each side): windows are "
                                 "cross-faded with overlap 0.5 and differ slightly from one pass", segment, context)
                 y = apply_in_windows(fn, x[active], window=segment, overlap=overlap, batch_size=batch_size,
                                      device=device, with_index=True, progress=progress or False)
