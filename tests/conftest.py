@@ -36,3 +36,15 @@ def synth_root(tmp_path_factory) -> Path:
     from mixfx.data.synth import make_synth_dataset
 
     return make_synth_dataset(tmp_path_factory.mktemp("synth") / "data", songs=7, seconds=4.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch / OpenMP thread: small workloads only lose to thread contention on a busy 2-core box."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)

@@ -19,16 +19,7 @@ from mixfx.fx.ir import synthetic_ir_bank
 from mixfx.fx.params import FX_NAMES
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch / OpenMP thread: these small workloads only lose to thread contention on a busy 2-core box."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

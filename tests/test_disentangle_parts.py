@@ -17,16 +17,7 @@ from mixeval.plots.tsne import Panel, embed_2d, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
 from mixfx.models.encoder import FXEncoderConfig
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch / OpenMP thread: these small workloads only lose to thread contention on a busy 2-core box."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SR = 44100

@@ -42,6 +42,7 @@ from mixeval.pipelines.disentangle_embed import (
 )
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
+from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx import STEMS
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
@@ -60,7 +61,6 @@ DCI_GRIDS = {
 """Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
 a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
 _PLAN_FIELDS = ("segments", "seconds", "split", "segments_per_song", "silence_threshold_db", "min_active", "sample_rate")
-NORMALIZED_MARKERS = ("fx_normalization.json",)  # written by `mixfx fx-normalize`
 METRICS_VERSION = "1"
 
 
@@ -214,9 +214,9 @@ def run_disentangle(
                                  min_active=ev.min_active, sample_rate=ev.sample_rate)
     chain = FXManipulator(sample_rate=ev.sample_rate, ir_bank=load_ir_folder(ir_dir, sample_rate=ev.sample_rate) if ir_dir else None)
     notes = []
-    normalized = any((Path(data) / m).is_file() for m in NORMALIZED_MARKERS)
+    normalized = is_fx_normalized(data)
     if not normalized:
-        notes.append(f"{data} is not FX-normalized (no {NORMALIZED_MARKERS[0]}); the paper evaluates on the FX-normalized test split")
+        notes.append(f"{data} is not FX-normalized (no {NORMALIZATION_RECORD}); the paper evaluates on the FX-normalized test split")
     fingerprint = digest({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
     out_dir = Path(out_dir)
     cache = Cache(cache_dir if cache_dir is not None else out_dir / "cache")

@@ -34,6 +34,15 @@ from mixfx.io.audio import audio_info, load_audio, save_audio
 
 logger = logging.getLogger(__name__)
 
+NORMALIZATION_RECORD = "fx_normalization.json"
+"""Written at the root of every FX-normalized dataset; its presence marks the dataset as normalized."""
+
+
+def is_fx_normalized(root: str | os.PathLike) -> bool:
+    """Whether ``root`` is the output of :func:`normalize_dataset` (it carries :data:`NORMALIZATION_RECORD`)."""
+    return (Path(root) / NORMALIZATION_RECORD).is_file()
+
+
 CACHE_BYTES = 2 * 1024**3
 """Keep the partly normalized training stems in memory when they fit in this many bytes
 (float32); otherwise each pass recomputes the earlier normalization steps from the files."""
@@ -192,7 +201,7 @@ def normalize_dataset(
                 shutil.copy2(root / name, tmp / name)
         record = {"features": str(Path(features_path).resolve()), "seed": int(seed), "effects": list(effects),
                   "splits": list(splits), "songs": len(songs), "subtype": subtype}
-        (tmp / "fx_normalization.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        (tmp / NORMALIZATION_RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     logger.info("FX-normalized %d songs into %s", len(songs), out)
     return Path(out_root)
 

@@ -22,6 +22,7 @@ from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
 from mixfx.fx.params import FX_NAMES, FXProbabilities
 from mixfx.losses.contrastive import nt_xent
+from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
 from mixfx.train.batches import ContrastiveSegments, contrastive_views, step_generator
 from mixfx.train.config import EncoderTrainConfig
@@ -32,15 +33,14 @@ from mixfx.train.loop import (
 from mixfx.train.schedule import scheduled_probabilities
 
 logger = logging.getLogger(__name__)
-NORMALIZED_MARKER = "fx_normalization.json"
 _FX_STREAM, _VAL_SEED_OFFSET = 7, 1_000_003
 
 
 def check_dataset_variant(data: str | os.PathLike, variant: str, allow_unnormalized: bool) -> None:
-    normalized = (Path(data) / NORMALIZED_MARKER).is_file()
+    normalized = is_fx_normalized(data)
     if variant in ("norm", "ps") and not normalized and not allow_unnormalized:
         raise MixfxError(
-            f"{data}: variant {variant!r} trains on FX-normalized stems, but this dataset has no {NORMALIZED_MARKER} "
+            f"{data}: variant {variant!r} trains on FX-normalized stems, but this dataset has no {NORMALIZATION_RECORD} "
             f"(run `mixfx fx-normalize` first, or pass --allow-unnormalized)"
         )
     if variant == "none" and normalized:
