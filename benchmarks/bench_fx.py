@@ -5,6 +5,7 @@ thread and with all threads, and on CUDA when present (batch 256 × 10 s there, 
 
     python benchmarks/bench_fx.py                 # batch 16 × 10 s on CPU (+ CUDA when present)
     python benchmarks/bench_fx.py --seconds 2     # quicker
+    python benchmarks/bench_fx.py --no-cpu --profile   # CUDA only, with a kernel-time profile of the chain
 """
 
 from __future__ import annotations
@@ -45,12 +46,26 @@ def time_config(chain: FXManipulator, x: torch.Tensor, single_fx: str | None, re
     return x.shape[0] * x.shape[-1] / SR / best
 
 
+def profile_cuda(chain: FXManipulator, x: torch.Tensor) -> None:
+    g = torch.Generator().manual_seed(0)
+    stems = (["vocals", "other", "bass", "drums"] * x.shape[0])[: x.shape[0]]
+    config = chain.sample(x.shape[0], generator=g, stems=stems, probabilities=all_on())
+    chain.apply(x, config)
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:
+        chain.apply(x, config)
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--cuda-batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-cpu", action="store_true", help="skip the CPU rows")
+    parser.add_argument("--profile", action="store_true", help="print the CUDA kernel times of one full-chain call")
     args = parser.parse_args()
 
     chain = FXManipulator()
@@ -59,7 +74,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(1)
     x = 0.1 * torch.randn(args.batch, 2, int(args.seconds * SR), generator=g)
     all_threads = os.cpu_count() or 1
-    for threads in sorted({1, all_threads}):
+    for threads in [] if args.no_cpu else sorted({1, all_threads}):
         torch.set_num_threads(threads)
         for name, fx in cases:
             rows.append((f"cpu ×{threads} thread(s)", f"{args.batch}×{args.seconds:g}s", name, time_config(chain, x, fx, args.repeats)))
@@ -68,6 +83,8 @@ def main() -> None:
         xc = 0.1 * torch.randn(args.cuda_batch, 2, int(args.seconds * SR), device="cuda")
         for name, fx in cases:
             rows.append((torch.cuda.get_device_name(), f"{args.cuda_batch}×{args.seconds:g}s", name, time_config(chain, xc, fx, args.repeats)))
+        if args.profile:
+            profile_cuda(chain, xc)
 
     print(f"machine: {platform.processor() or platform.machine()}, {all_threads} cores, torch {torch.__version__}")
     print(f"| device | batch | effect | real-time factor |\n|---|---|---|---:|")

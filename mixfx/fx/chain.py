@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable
 
 import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
 from mixfx.fx import functional as F
+from mixfx.fx import stages
+from mixfx.fx.convolution import IRSpectra
 from mixfx.fx.ir import IRBank, synthetic_ir_bank
 from mixfx.fx.params import EQ_BAND_NAMES, FX_NAMES, STEM_KINDS, FXConfig, FXProbabilities, FXRanges
-from mixfx.fx.signal import match_rms
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class FXManipulator:
         ranges: parameter ranges (official defaults).
         probabilities: per-effect application probabilities (official defaults).
         ir_bank: impulse responses for the reverb; default: the built-in synthetic bank.
-        backend: ``"auto"`` (numba kernels on CPU, FFT / scan on CUDA), ``"loop"`` or ``"fft"``/``"scan"``.
+        backend: ``"auto"`` (numba kernels on CPU, Triton kernels on CUDA), ``"loop"`` (numba),
+            ``"triton"``, or ``"fft"``/``"scan"`` (plain torch: FFT filters, parallel-scan compressor);
+            see :func:`mixfx.fx.signal.kernel_family`.
     """
 
     def __init__(
@@ -66,7 +68,7 @@ class FXManipulator:
             raise MixfxError(f"IR bank is at {self.ir_bank.sample_rate} Hz, the chain at {sample_rate} Hz")
         self.backend = backend
         self.specs = self.ranges.specs(n_irs=len(self.ir_bank), max_rt60_s=max(4.0, float(self.ir_bank.rt60_s.max())))
-        self._irs_on: dict[torch.device, torch.Tensor] = {}
+        self.ir_spectra = IRSpectra(self.ir_bank.irs)
 
     # ------------------------------------------------------------------------------------ sampling
 
@@ -137,6 +139,10 @@ class FXManipulator:
     def apply(self, x: torch.Tensor, config: FXConfig) -> torch.Tensor:
         """Apply a sampled configuration to a batch ``(batch, 2, samples)`` of the same size.
 
+        The effects run as in-place stages on a copy of ``x`` (:mod:`mixfx.fx.stages`), which
+        equal the composition of the effects of :mod:`mixfx.fx.functional` with the official
+        renormalisation after each one except the gain.
+
         Raises:
             MixfxError: wrong shape, or a batch size different from the configuration's.
         """
@@ -144,77 +150,32 @@ class FXManipulator:
             raise MixfxError(f"expected stereo audio of shape (batch, 2, samples), got {tuple(x.shape)}")
         if x.shape[0] != len(config):
             raise MixfxError(f"configuration has {len(config)} examples, audio batch has {x.shape[0]}")
-        dev = x.device
+        dev, sr, be = x.device, self.sample_rate, self.backend
         on = {k: v.to(dev) for k, v in config.applied.items()}
         val = {k: v.to(dev) for k, v in config.values.items()}
         eq_first, pan_first = config.eq_first.to(dev), config.pan_first.to(dev)
-        sr, be = self.sample_rate, self.backend
+        y = x.to(torch.float32, copy=True).contiguous()
 
-        def eq(a, p):
-            kw = {}
-            for band in EQ_BAND_NAMES:
-                kw[f"{band}_gain_db"] = p[f"eq.{band}_gain_db"]
-                kw[f"{band}_hz"] = p[f"eq.{band}_hz"]
-                kw[f"{band}_q"] = p.get(f"eq.{band}_q", torch.full_like(p[f"eq.{band}_hz"], self.ranges.shelf_q))
-            return F.equalizer(a, sr, backend="fft" if be == "scan" else be, **kw)
-
-        def comp(a, p):
-            return F.compressor(a, sr, threshold_db=p["compressor.threshold_db"], ratio=p["compressor.ratio"],
-                                attack_ms=p["compressor.attack_ms"], release_ms=p["compressor.release_ms"],
-                                knee_db=p["compressor.knee_db"], backend="scan" if be == "fft" else be)
-
-        def pan(a, p):
-            return F.pan(a, sr, pan=p["pan.pan"], pan_law=p["pan.law"])
-
-        def imager(a, p):
-            return F.stereo_imager(a, sr, width=p["imager.width"])
-
-        x = self._where(x, on["eq"] & eq_first, val, eq)
-        x = self._where(x, on["compressor"], val, comp)
-        x = self._where(x, on["eq"] & ~eq_first, val, eq)
-        x = self._where(x, on["pan"] & pan_first, val, pan)
-        x = self._where(x, on["imager"], val, imager)
-        x = self._where(x, on["pan"] & ~pan_first, val, pan)
-        x = self._reverb(x, on["reverb"], val, config)
-        x = self._where(x, on["gain"], val, lambda a, p: F.gain(a, sr, gain_db=p["gain.gain_db"], invert=p["gain.invert"]),
-                        renormalize=False)
-        return x
-
-    def _where(self, x: torch.Tensor, mask: torch.Tensor, values: dict, fn: Callable, *, renormalize: bool = True) -> torch.Tensor:
-        """Apply ``fn`` to the examples where ``mask`` is set (others pass through untouched)."""
-        idx = torch.nonzero(mask).flatten()
-        if idx.numel() == 0:
-            return x
-        if idx.numel() == x.shape[0]:  # whole batch: no gather/scatter copies
-            y = fn(x, values)
-            return (match_rms(y, x) if renormalize else y).to(x.dtype)
-        sub = x.index_select(0, idx)
-        y = fn(sub, {k: v.index_select(0, idx) for k, v in values.items()})
-        if renormalize:
-            y = match_rms(y, sub)
-        return x.index_copy(0, idx, y.to(x.dtype))
-
-    def _irs(self, device: torch.device) -> torch.Tensor:
-        if device not in self._irs_on:
-            self._irs_on[device] = self.ir_bank.irs.to(device)
-        return self._irs_on[device]
-
-    def _reverb(self, x: torch.Tensor, mask: torch.Tensor, values: dict, config: FXConfig) -> torch.Tensor:
-        drums = torch.tensor([s == "drums" for s in config.stems], device=x.device)
+        eq_b, eq_a = F.equalizer_coefficients(sr, **self._eq_params(val))
+        comp = {name: val[f"compressor.{name}"] for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")}
+        stages.equalize_(y, on["eq"] & eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
+        stages.compress_(y, on["compressor"], sample_rate=sr, backend=be, **comp)
+        stages.equalize_(y, on["eq"] & ~eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
+        stages.pan_and_image_(y, pan_on=on["pan"], pan_first=pan_first, imager_on=on["imager"],
+                              pan=val["pan.pan"], pan_law=val["pan.law"], width=val["imager.width"])
+        drums = torch.tensor([s == "drums" for s in config.stems], device=dev)
         if config.single_fx is not None:  # single-FX mode: plain, fully wet reverb for every stem
             drums = torch.zeros_like(drums)
-        irs = self._irs(x.device)
-        lengths = self.ir_bank.lengths.to(x.device)
-        sr = self.sample_rate
+        y = stages.reverb_and_gain_(y, sample_rate=sr, spectra=self.ir_spectra, reverb_on=on["reverb"], drums=drums,
+                                    ir_index=val["reverb.ir_index"], dry_weight=val["reverb.dry_weight"],
+                                    gain_on=on["gain"], gain_db=val["gain.gain_db"], invert=val["gain.invert"],
+                                    backend=be)
+        return y.to(x.dtype)
 
-        def pick(index: torch.Tensor) -> torch.Tensor:  # the batch's IRs, cut to the longest of them
-            return irs[index][..., : int(lengths[index].max())]
-
-        def plain(a, p):
-            return F.convolution_reverb(a, sr, ir=pick(p["reverb.ir_index"]), dry_weight=p["reverb.dry_weight"])
-
-        def drum_routing(a, p):
-            return F.drums_reverb(a, sr, ir=pick(p["reverb.ir_index"]))
-
-        x = self._where(x, mask & ~drums, values, plain, renormalize=False)
-        return self._where(x, mask & drums, values, drum_routing, renormalize=False)
+    def _eq_params(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        kw = {}
+        for band in EQ_BAND_NAMES:
+            kw[f"{band}_gain_db"] = values[f"eq.{band}_gain_db"]
+            kw[f"{band}_hz"] = values[f"eq.{band}_hz"]
+            kw[f"{band}_q"] = values.get(f"eq.{band}_q", torch.full_like(values[f"eq.{band}_hz"], self.ranges.shelf_q))
+        return kw

@@ -12,7 +12,8 @@ import math
 
 import torch
 
-from mixfx.fx import kernels
+from mixfx.fx import gpu_kernels, kernels
+from mixfx.fx.convolution import aligned_convolution, aligned_ir_spectra, fft_size, ir_peaks
 from mixfx.fx.ballistics import smooth_gain_reduction, time_constant_coefficient
 from mixfx.fx.signal import (
     amplitude_to_db,
@@ -21,7 +22,7 @@ from mixfx.fx.signal import (
     db_to_amplitude,
     match_rms,
     next_fast_length,
-    use_kernels,
+    kernel_family,
 )
 
 PAN_LAWS = ("-4.5dB", "linear", "constant_power")
@@ -134,7 +135,8 @@ def equalizer(
 
     Two exact formulations: on CPU the biquads run in time (transposed direct form II with
     float64 state, numba: ``backend="loop"``); on CUDA the cascade's frequency response multiplies
-    the spectrum on a zero-padded FFT grid (``backend="fft"``), which equals the IIR output once
+    the spectrum on a zero-padded FFT grid (``backend="triton"``: one fused kernel, or ``"fft"``:
+    torch ops), which equals the IIR output once
     the impulse response has decayed within ``tail_seconds`` (true for the chain's ranges:
     f ≥ 30 Hz, Q ≥ 0.1).
 
@@ -144,12 +146,16 @@ def equalizer(
             peak1_hz, peak1_q, ..., high_shelf_gain_db, high_shelf_hz, high_shelf_q``.
     """
     _check_audio(x)
-    p = {k: _param(v, x).double() for k, v in params.items()}
+    b, a = equalizer_coefficients(sample_rate, **{k: _param(v, x) for k, v in params.items()})
+    return biquad_filter(x, b, a, tail=int(tail_seconds * sample_rate), backend=backend)
+
+
+def equalizer_coefficients(sample_rate: int, **params) -> tuple[torch.Tensor, torch.Tensor]:
+    """Biquad coefficients ``(b, a)``, each ``(batch, 5, 3)`` float64, of :func:`equalizer`'s bands."""
+    p = {k: torch.as_tensor(v).double() for k, v in params.items()}
     coefs = [biquad_coefficients(kind, p[f"{band}_hz"], p[f"{band}_gain_db"], p[f"{band}_q"], sample_rate)
              for band, kind in EQ_BANDS]
-    b = torch.stack([c[0] for c in coefs], dim=1)
-    a = torch.stack([c[1] for c in coefs], dim=1)
-    return biquad_filter(x, b, a, tail=int(tail_seconds * sample_rate), backend=backend)
+    return torch.stack([c[0] for c in coefs], dim=1), torch.stack([c[1] for c in coefs], dim=1)
 
 
 def shelf_filter(x: torch.Tensor, sample_rate: int, *, kind: str, freq_hz: float, gain_db: float,
@@ -202,21 +208,21 @@ def compressor(
     Args:
         x: ``(batch, 2, samples)``.
         threshold_db, ratio, attack_ms, release_ms, knee_db, makeup_db: ``(batch,)`` or floats.
-        backend: ``"loop"`` (fused numba kernel, CPU), ``"scan"`` (torch ops with a parallel scan for
-            the ballistics, any device) or ``"auto"`` (loop on CPU, scan on CUDA).
+        backend: ``"loop"`` (fused numba kernel, CPU), ``"triton"`` (fused Triton kernel, CUDA),
+            ``"scan"`` (torch ops with a parallel scan for the ballistics, any device) or ``"auto"``
+            (see :func:`mixfx.fx.signal.kernel_family`).
     """
     _check_audio(x)
     batch, channels, n = x.shape
-    if use_kernels(x, backend):
-        per_row = [
-            _param(v, x).double().repeat_interleave(channels)
-            for v in (threshold_db, ratio, knee_db)
-        ]
-        a_att = time_constant_coefficient(_param(attack_ms, x).double(), sample_rate).repeat_interleave(channels)
-        a_rel = time_constant_coefficient(_param(release_ms, x).double(), sample_rate).repeat_interleave(channels)
-        makeup = _param(makeup_db, x).double().repeat_interleave(channels)
-        y = kernels.compressor_rows(x.reshape(-1, n), *per_row, a_att, a_rel, makeup)
-        return y.view_as(x).to(x.dtype)
+    family = kernel_family(x, backend)
+    if family in ("numba", "triton"):
+        y = x.to(torch.float32, copy=True).contiguous()
+        params = [_param(v, x).double() for v in (threshold_db, ratio, knee_db)]
+        a_att = time_constant_coefficient(_param(attack_ms, x).double(), sample_rate)
+        a_rel = time_constant_coefficient(_param(release_ms, x).double(), sample_rate)
+        compress_ = kernels.compressor_ if family == "numba" else gpu_kernels.compressor_
+        compress_(y, torch.arange(batch), *params, a_att, a_rel, _param(makeup_db, x).double())
+        return y.to(x.dtype)
     thr, rat = _param(threshold_db, x).view(-1, 1, 1), _param(ratio, x).view(-1, 1, 1)
     knee = _param(knee_db, x).view(-1, 1, 1)
     level = amplitude_to_db(x, floor=1e-8)
@@ -248,15 +254,10 @@ def convolution_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, d
         raise ValueError(f"expected impulse responses of shape ({x.shape[0]}, 2, L), got {tuple(ir.shape)}")
     n = x.shape[-1]
     ir = ir.to(device=x.device, dtype=x.dtype)
-    peak = ir.abs().amax(dim=1).argmax(dim=-1)  # (batch,)
     # the output keeps n samples after the peak, so IR samples beyond peak + n never reach it
-    ir = ir[..., : min(ir.shape[-1], int(peak.max()) + n)]
-    m = ir.shape[-1]
-    n_fft = next_fast_length(n + m)  # ≥ the full linear convolution: no wrap-around
-    full = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(ir, n=n_fft), n=n_fft)
-    # aligned output: n samples from each example's IR peak
-    index = (peak.view(-1, 1, 1) + torch.arange(n, device=x.device)).expand(-1, 2, -1)
-    wet = torch.gather(full, 2, index)
+    ir = ir[..., : min(ir.shape[-1], int(ir_peaks(ir).max()) + n)]
+    n_fft = fft_size(n + ir.shape[-1])
+    wet = aligned_convolution(x, aligned_ir_spectra(ir, n_fft), n_fft)
     wet = match_rms(wet, x)
     w = _param(dry_weight, x).view(-1, 1, 1)
     return w * x + (1.0 - w) * wet
@@ -269,8 +270,14 @@ def drums_reverb(x: torch.Tensor, sample_rate: int, *, ir: torch.Tensor, dry_wei
     shelves at 100 Hz and a fully wet, RMS-matched reverb (``dry_weight`` is ignored: the blend
     weights are fixed, as in the official code).
     """
+    blend, high = drums_split(x, sample_rate, backend=backend)
+    wet = convolution_reverb(high, sample_rate, ir=ir, dry_weight=0.0)
+    return 0.6 * blend + 0.4 * wet
+
+
+def drums_split(x: torch.Tensor, sample_rate: int, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """The drums routing before the reverb: ``y = 0.8·x + 0.2·LP(x)`` and ``HP(y)`` RMS-matched to ``y``."""
     low = shelf_filter(x, sample_rate, kind="high_shelf", freq_hz=100.0, gain_db=-50.0, backend=backend)
-    y = 0.8 * x + 0.2 * match_rms(low, x)
-    high = shelf_filter(y, sample_rate, kind="low_shelf", freq_hz=100.0, gain_db=-50.0, backend=backend)
-    wet = convolution_reverb(match_rms(high, y), sample_rate, ir=ir, dry_weight=0.0)
-    return 0.6 * y + 0.4 * wet
+    blend = 0.8 * x + 0.2 * match_rms(low, x)
+    high = shelf_filter(blend, sample_rate, kind="low_shelf", freq_hz=100.0, gain_db=-50.0, backend=backend)
+    return blend, match_rms(high, blend)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from mixfx.fx import kernels
+from mixfx.fx import gpu_kernels, kernels
 
 EPS = 1e-8
 
@@ -138,13 +138,32 @@ def biquad_response(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tenso
     return num / den
 
 
-def use_kernels(x: torch.Tensor, backend: str) -> bool:
-    """Whether to run the compiled CPU kernel: ``backend="loop"``, or ``"auto"`` on CPU with numba."""
-    if backend not in ("auto", "loop", "fft", "scan"):
-        raise ValueError(f"unknown backend {backend!r}; expected 'auto', 'loop', 'fft' or 'scan'")
-    if backend == "loop" and not kernels.HAVE_NUMBA:
-        raise RuntimeError("backend='loop' needs numba, which failed to import")
-    return backend == "loop" or (backend == "auto" and x.device.type == "cpu" and kernels.HAVE_NUMBA)
+BACKENDS = ("auto", "loop", "fft", "scan", "triton")
+
+
+def kernel_family(x: torch.Tensor, backend: str) -> str:
+    """Which implementation runs an effect on ``x``: ``"numba"``, ``"triton"`` or ``"torch"``.
+
+    ``backend``: ``"auto"`` (numba on CPU, Triton on CUDA, plain torch where those are missing),
+    ``"loop"`` (numba), ``"triton"``, or ``"fft"``/``"scan"`` (plain torch: FFT filtering and
+    the parallel-scan compressor).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend == "loop":
+        if not kernels.HAVE_NUMBA:
+            raise RuntimeError("backend='loop' needs numba, which failed to import")
+        return "numba"
+    if backend == "triton":
+        if not gpu_kernels.available(x):
+            raise RuntimeError("backend='triton' needs triton and a CUDA tensor (or TRITON_INTERPRET=1)")
+        return "triton"
+    if backend == "auto":
+        if x.device.type == "cpu" and kernels.HAVE_NUMBA:
+            return "numba"
+        if x.is_cuda and gpu_kernels.available(x):
+            return "triton"
+    return "torch"
 
 
 def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: int, backend: str = "auto") -> torch.Tensor:
@@ -158,53 +177,23 @@ def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: in
         x: ``(batch, channels, samples)``.
         b, a: ``(batch, sections, 3)`` coefficients with ``a[..., 0] == 1``.
         tail: zero padding of the FFT formulation, in samples.
-        backend: ``"auto"``, ``"loop"`` (time domain) or ``"fft"``.
+        backend: see :func:`kernel_family`.
     """
-    if use_kernels(x, backend):
-        sos = torch.cat([b, a], dim=-1).double().repeat_interleave(x.shape[1], dim=0)
-        y = kernels.biquad_cascade(x.reshape(-1, x.shape[-1]), sos)
-        return y.view(x.shape).to(x.dtype)
-
-    def response(n_fft: int) -> torch.Tensor:
-        h = biquad_response(b[:, 0], a[:, 0], n_fft)
-        for s in range(1, b.shape[1]):
-            h = h * biquad_response(b[:, s], a[:, s], n_fft)
-        return h
-
-    return apply_frequency_response(x, response, tail=tail)
-
-
-def apply_frequency_response(x: torch.Tensor, response_fn, *, tail: int) -> torch.Tensor:
-    """Filter ``x`` by multiplying its spectrum with a frequency response (linear, not circular).
-
-    The signal is zero-padded by ``tail`` samples before the FFT so that the filter's impulse
-    response (of an IIR filter, truncated where it has decayed) does not wrap around; the
-    output is cut back to the input length. For stable biquads with a ``tail`` of several
-    time constants this equals time-domain IIR filtering to within float precision.
-
-    Args:
-        x: ``(batch, channels, samples)``.
-        response_fn: callable ``n_fft -> (batch, n_fft//2+1)`` complex response.
-        tail: zero padding in samples.
-    """
+    family = kernel_family(x, backend)
+    if family == "numba":
+        y = x.to(torch.float32, copy=True).contiguous()
+        kernels.biquad_cascade_(y, torch.arange(x.shape[0]), torch.cat([b, a], dim=-1).double())
+        return y.to(x.dtype)
     n = x.shape[-1]
     n_fft = next_fast_length(n + tail)
     spec = torch.fft.rfft(x, n=n_fft)
-    h = response_fn(n_fft).to(spec.dtype)
-    return torch.fft.irfft(spec * h.unsqueeze(1), n=n_fft)[..., :n]
+    if family == "triton" and spec.dtype == torch.complex64:
+        gpu_kernels.multiply_biquad_response_(spec, b, a, n_fft)
+    else:
+        h = biquad_response(b[:, 0], a[:, 0], n_fft)
+        for s in range(1, b.shape[1]):
+            h = h * biquad_response(b[:, s], a[:, s], n_fft)
+        spec = spec * h.to(spec.dtype).unsqueeze(1)
+    return torch.fft.irfft(spec, n=n_fft)[..., :n]
 
 
-def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Full linear convolution along the last axis via FFT (broadcasting over leading axes).
-
-    Args:
-        x: ``(..., n)``.
-        h: ``(..., m)``.
-
-    Returns:
-        ``(..., n + m - 1)``.
-    """
-    n, m = x.shape[-1], h.shape[-1]
-    n_fft = next_fast_length(n + m - 1)
-    y = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * torch.fft.rfft(h, n=n_fft), n=n_fft)
-    return y[..., : n + m - 1]

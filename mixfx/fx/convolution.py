@@ -1,0 +1,89 @@
+"""Peak-aligned FFT convolution for the reverb, with a cache of the IR spectra.
+
+The reverb's wet signal is ``(x * h)[p : p + n]``: the linear convolution read from the IR's
+peak ``p`` (the pre-delay before the direct sound removed), cut to the input length ``n``. With
+the IR rotated left by ``p`` on an FFT grid of ``N ≥ n + len(h)`` samples, the first ``n``
+samples of the *circular* convolution are exactly that slice (the rotated pre-peak samples land
+where they fall after the zero padding, no wrap-around reaches ``[0, n)``), so no gather is needed
+and the IR spectra can be computed once per FFT size and reused (:class:`IRSpectra`).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import torch
+
+
+def fft_size(n: int) -> int:
+    """Smallest ``2^k``, ``3·2^k``, ``5·2^k`` or ``15·2^k`` ≥ ``n``: four fast sizes per octave.
+
+    A coarse grid (at most 25 % above ``n``) keeps the number of distinct sizes, and so of
+    cached spectra, small when segment lengths vary.
+    """
+    best = None
+    for odd in (1, 3, 5, 15):
+        size = odd
+        while size < n:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return int(best)
+
+
+def ir_peaks(ir: torch.Tensor) -> torch.Tensor:
+    """Index of each IR's peak (largest magnitude over channels): ``(batch, channels, L) -> (batch,)``."""
+    return ir.abs().amax(dim=1).argmax(dim=-1)
+
+
+def aligned_ir_spectra(ir: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """``rfft`` of each IR rotated left by its peak, on an ``n_fft`` grid: ``(batch, channels, n_fft//2+1)``."""
+    if ir.shape[-1] > n_fft:
+        raise ValueError(f"impulse responses of {ir.shape[-1]} samples do not fit an FFT of {n_fft}")
+    padded = torch.nn.functional.pad(ir, (0, n_fft - ir.shape[-1]))
+    peaks = ir_peaks(ir).tolist()
+    rotated = torch.stack([torch.roll(padded[i], -p, dims=-1) for i, p in enumerate(peaks)])
+    return torch.fft.rfft(rotated, n=n_fft)
+
+
+def aligned_convolution(x: torch.Tensor, spectra: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """``(x * h)[p : p + n]`` for each example, from :func:`aligned_ir_spectra` (``n_fft ≥ n + L``)."""
+    n = x.shape[-1]
+    spec = torch.fft.rfft(x, n=n_fft)
+    spec.mul_(spectra.to(spec.dtype))
+    return torch.fft.irfft(spec, n=n_fft)[..., :n]
+
+
+class IRSpectra:
+    """The aligned spectra of an IR bank, per device and FFT size (least recently used first out).
+
+    Args:
+        irs: ``(n_irs, 2, L)`` impulse responses.
+        max_bytes: memory the cache may hold, all entries together; a size that alone exceeds it
+            is computed for the batch's IRs only and not kept.
+    """
+
+    def __init__(self, irs: torch.Tensor, *, max_bytes: int = 1 << 30) -> None:
+        self.irs = irs
+        self.max_bytes = max_bytes
+        self._cache: collections.OrderedDict[tuple, torch.Tensor] = collections.OrderedDict()
+
+    def n_fft(self, n: int) -> int:
+        """FFT size for inputs of ``n`` samples (covers the longest IR of the bank)."""
+        return fft_size(n + self.irs.shape[-1])
+
+    def convolve(self, x: torch.Tensor, ir_index: torch.Tensor) -> torch.Tensor:
+        """Peak-aligned convolution of each example of ``x`` ``(batch, 2, n)`` with IR ``ir_index[b]``."""
+        n_fft = self.n_fft(x.shape[-1])
+        key = (x.device, n_fft)
+        bank = self._cache.get(key)
+        if bank is None:
+            nbytes = self.irs.shape[0] * self.irs.shape[1] * (n_fft // 2 + 1) * 8
+            if nbytes > self.max_bytes:
+                irs = self.irs.to(x.device)[ir_index.to(x.device)]
+                return aligned_convolution(x, aligned_ir_spectra(irs.to(x.dtype), n_fft), n_fft)
+            bank = aligned_ir_spectra(self.irs.to(device=x.device, dtype=torch.float32), n_fft)
+            while self._cache and sum(v.numel() * 8 for v in self._cache.values()) + nbytes > self.max_bytes:
+                self._cache.popitem(last=False)
+            self._cache[key] = bank
+        self._cache.move_to_end(key)
+        return aligned_convolution(x, bank[ir_index.to(x.device)], n_fft)
