@@ -125,3 +125,16 @@ def test_ddp_two_cpu_processes(synth_root, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "ddp" / "checkpoints" / "last.pt").is_file()
     assert len(rows(tmp_path / "ddp")) >= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_with_bf16_autocast(synth_root, tmp_path):
+    """Both trainers on CUDA: the FX chain on the GPU, bf16 autocast, finite losses, checkpoints."""
+    enc_cfg = EncoderTrainConfig.tiny(variant="ps", amp=True, **{**TINY, "steps": 4, "val_every": 2, "checkpoint_every": 2})
+    enc = train_encoder(synth_root, tmp_path / "enc", enc_cfg, device="cuda", allow_unnormalized=True)
+    losses = [v for _, v in rows(tmp_path / "enc")]
+    assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+    cfg = ClonerTrainConfig.tiny(batch=2, seconds=0.5, steps=3, val_every=3, checkpoint_every=3, log_every=1, amp=True)
+    last = train_cloner(synth_root, enc, tmp_path / "cloner", cfg, device="cuda")
+    assert last.is_file()
+    assert all(torch.isfinite(torch.tensor([v for _, v in rows(tmp_path / "cloner")])))

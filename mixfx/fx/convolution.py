@@ -65,23 +65,35 @@ class IRSpectra:
     def __init__(self, irs: torch.Tensor, *, max_bytes: int = 1 << 30) -> None:
         self.irs = irs
         self.max_bytes = max_bytes
+        self._max_peak = int(ir_peaks(irs).max()) if irs.shape[0] else 0
         self._cache: collections.OrderedDict[tuple, torch.Tensor] = collections.OrderedDict()
 
+    def ir_length(self, n: int) -> int:
+        """IR samples kept for inputs of ``n`` samples.
+
+        Only the first ``peak + n`` can reach the output (it ends ``n`` samples after each peak);
+        that count is rounded up on the :func:`fft_size` grid so that varying segment lengths
+        share a few cached spectra (the extra samples change nothing: the FFT covers them).
+        """
+        return min(self.irs.shape[-1], fft_size(self._max_peak + n))
+
     def n_fft(self, n: int) -> int:
-        """FFT size for inputs of ``n`` samples (covers the longest IR of the bank)."""
-        return fft_size(n + self.irs.shape[-1])
+        """FFT size for inputs of ``n`` samples."""
+        return fft_size(n + self.ir_length(n))
 
     def convolve(self, x: torch.Tensor, ir_index: torch.Tensor) -> torch.Tensor:
         """Peak-aligned convolution of each example of ``x`` ``(batch, 2, n)`` with IR ``ir_index[b]``."""
-        n_fft = self.n_fft(x.shape[-1])
-        key = (x.device, n_fft)
+        n = x.shape[-1]
+        length, n_fft = self.ir_length(n), self.n_fft(n)
+        key = (x.device, n_fft, length)
         bank = self._cache.get(key)
         if bank is None:
-            nbytes = self.irs.shape[0] * self.irs.shape[1] * (n_fft // 2 + 1) * 8
+            irs = self.irs[..., :length]
+            nbytes = irs.shape[0] * irs.shape[1] * (n_fft // 2 + 1) * 8
             if nbytes > self.max_bytes:
-                irs = self.irs.to(x.device)[ir_index.to(x.device)]
-                return aligned_convolution(x, aligned_ir_spectra(irs.to(x.dtype), n_fft), n_fft)
-            bank = aligned_ir_spectra(self.irs.to(device=x.device, dtype=torch.float32), n_fft)
+                picked = irs.to(x.device)[ir_index.to(x.device)]
+                return aligned_convolution(x, aligned_ir_spectra(picked.to(x.dtype), n_fft), n_fft)
+            bank = aligned_ir_spectra(irs.to(device=x.device, dtype=torch.float32), n_fft)
             while self._cache and sum(v.numel() * 8 for v in self._cache.values()) + nbytes > self.max_bytes:
                 self._cache.popitem(last=False)
             self._cache[key] = bank
