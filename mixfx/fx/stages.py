@@ -74,18 +74,16 @@ def compress_(y: torch.Tensor, mask: torch.Tensor, *, sample_rate: int, threshol
         return y
     family = kernel_family(y, backend)
     pick = lambda v: v.index_select(0, rows.to(v.device))  # noqa: E731
-    if family == "numba":
-        a_att = time_constant_coefficient(pick(attack_ms).double(), sample_rate)
-        a_rel = time_constant_coefficient(pick(release_ms).double(), sample_rate)
-        return kernels.compressor_(y, rows, pick(threshold_db), pick(ratio), pick(knee_db), a_att, a_rel,
-                                   torch.zeros(rows.numel()), renormalize=renormalize, floor=RENORM_FLOOR)
-    if family == "triton":
+    if family in ("numba", "triton"):
+        params = (pick(threshold_db), pick(ratio), pick(knee_db),
+                  time_constant_coefficient(pick(attack_ms).double(), sample_rate),
+                  time_constant_coefficient(pick(release_ms).double(), sample_rate),
+                  torch.zeros(rows.numel(), device=y.device))
+        if family == "numba":
+            return kernels.compressor_(y, rows, *params, renormalize=renormalize, floor=RENORM_FLOOR)
         before = _power(y) if renormalize else None
-        a_att = time_constant_coefficient(pick(attack_ms).double(), sample_rate)
-        a_rel = time_constant_coefficient(pick(release_ms).double(), sample_rate)
-        gpu_kernels.compressor_(y, rows, pick(threshold_db), pick(ratio), pick(knee_db), a_att, a_rel,
-                                torch.zeros(rows.numel(), device=y.device))
-        if renormalize:
+        gpu_kernels.compressor_(y, rows, *params)
+        if renormalize:  # the Triton kernel does not renormalise: one extra pass over the batch
             scale = torch.sqrt(before / _power(y).clamp_min(RENORM_FLOOR))
             y.mul_(torch.where(mask.to(y.device), scale, torch.ones_like(scale)).to(y.dtype).view(-1, 1, 1))
         return y
@@ -202,7 +200,9 @@ def reverb_and_gain_(y: torch.Tensor, *, sample_rate: int, spectra: IRSpectra, r
                      drums: torch.Tensor, ir_index: torch.Tensor, dry_weight: torch.Tensor,
                      gain_on: torch.Tensor, gain_db: torch.Tensor, invert: torch.Tensor,
                      backend: str = "auto") -> torch.Tensor:
-    """The reverb (plain send, or the official drums routing where ``drums``) and the loudness gain, in place.
+    """The reverb (plain send, or the official drums routing where ``drums``) and the loudness gain.
+
+    ``y`` is overwritten; use the returned tensor (a new one when every example is reverberated).
 
     All reverberated examples share one FFT convolution; see :func:`mixfx.fx.functional.convolution_reverb`
     and :func:`mixfx.fx.functional.drums_reverb` for the definitions.
@@ -220,9 +220,8 @@ def reverb_and_gain_(y: torch.Tensor, *, sample_rate: int, spectra: IRSpectra, r
         if bool(is_drum.any()):
             d = _rows(is_drum)
             low_blend, high = F.drums_split(dry.index_select(0, d), sample_rate, backend=backend)
-            dry, source = dry.clone(), dry.clone()
-            dry.index_copy_(0, d, low_blend)
-            source.index_copy_(0, d, high)
+            source = dry.clone().index_copy_(0, d, high)
+            dry.index_copy_(0, d, low_blend)  # dry is y itself or a gathered copy: ours to change
             mix_dry = torch.where(is_drum, torch.full_like(weight, 0.6), mix_dry)
             mix_wet = torch.where(is_drum, torch.full_like(weight, 0.4), mix_wet)
         wet = spectra.convolve(source, ir_index.to(dev).index_select(0, rows))
