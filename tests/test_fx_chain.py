@@ -136,7 +136,7 @@ def test_silent_input_stays_silent(chain):
     assert torch.isfinite(y).all() and float(y.abs().max()) == 0.0
 
 
-def reference_apply(chain: FXManipulator, x: torch.Tensor, config) -> torch.Tensor:
+def reference_apply(chain: FXManipulator, x: torch.Tensor, config, backend: str = "auto") -> torch.Tensor:
     """The chain written as the plain composition of the textbook effects (one effect at a time,
     gather → effect → match_rms → scatter), independent of the fused in-place stages."""
     on, val, sr = config.applied, config.values, chain.sample_rate
@@ -154,12 +154,12 @@ def reference_apply(chain: FXManipulator, x: torch.Tensor, config) -> torch.Tens
         for band in EQ_BAND_NAMES:
             kw[f"{band}_gain_db"], kw[f"{band}_hz"] = p[f"eq.{band}_gain_db"], p[f"eq.{band}_hz"]
             kw[f"{band}_q"] = p.get(f"eq.{band}_q", torch.full_like(p[f"eq.{band}_hz"], chain.ranges.shelf_q))
-        return F.equalizer(a, sr, **kw)
+        return F.equalizer(a, sr, backend=backend, **kw)
 
     def comp(a, p):
         return F.compressor(a, sr, threshold_db=p["compressor.threshold_db"], ratio=p["compressor.ratio"],
                             attack_ms=p["compressor.attack_ms"], release_ms=p["compressor.release_ms"],
-                            knee_db=p["compressor.knee_db"])
+                            knee_db=p["compressor.knee_db"], backend=backend)
 
     def pan(a, p):
         return F.pan(a, sr, pan=p["pan.pan"], pan_law=p["pan.law"])
@@ -174,7 +174,7 @@ def reference_apply(chain: FXManipulator, x: torch.Tensor, config) -> torch.Tens
         return F.convolution_reverb(a, sr, ir=irs[p["reverb.ir_index"]], dry_weight=p["reverb.dry_weight"])
 
     def drum_routing(a, p):
-        return F.drums_reverb(a, sr, ir=irs[p["reverb.ir_index"]])
+        return F.drums_reverb(a, sr, ir=irs[p["reverb.ir_index"]], backend=backend)
 
     x = where(x, on["eq"] & config.eq_first, eq)
     x = where(x, on["compressor"], comp)
@@ -190,21 +190,25 @@ def reference_apply(chain: FXManipulator, x: torch.Tensor, config) -> torch.Tens
 
 
 @pytest.mark.parametrize("backend", ["auto", "scan"])
-@pytest.mark.parametrize("case", ["all_on", "official", "single_reverb", "mono", "near_mono"])
+@pytest.mark.parametrize("case", ["all_on", "official", "single_reverb", "mono", "near_mono", "quiet"])
 def test_fused_chain_equals_the_composition_of_the_effects(chain, backend, case):
     """The in-place fused stages (numba on CPU; the torch path that CUDA falls back to with
     ``scan``) give the textbook composition of the effects, to 1e-4 of full scale."""
     x = noise(8, 1.0, seed=12)
-    if case in ("mono", "near_mono"):  # no side, or a side 46 dB under the mid: the imager's side gain is large
-        x[:, 1] = x[:, 0] * (1.01 if case == "near_mono" else 1.0)
+    if case == "quiet":  # examples down to -100 dBFS: the renormalisation's power floor (1e-7) matters
+        x = x * torch.logspace(0, -4, 8).view(-1, 1, 1)
+    if case in ("mono", "near_mono"):  # no side, or a side 26 dB under the mid: the imager's side gain is large
+        # (closer to mono the effect itself is ill-conditioned: it amplifies the side's float32 rounding)
+        x[:, 1] = x[:, 0] * (1.1 if case == "near_mono" else 1.0)
     probs = None if case == "official" else ALL_ON
     single = "reverb" if case == "single_reverb" else None
     cfg = chain.sample(8, generator=torch.Generator().manual_seed(13), stems=STEMS4 * 2, probabilities=probs,
                        single_fx=single)
     if case in ("mono", "near_mono"):
-        cfg.values["imager.width"][:] = torch.linspace(1.2, 2.0, 8)
-    ref = reference_apply(chain, x, cfg)
+        cfg.values["imager.width"][:] = torch.linspace(1.2, 1.9, 8)  # at 2.0 the mid gain is sqrt(0 ± rounding)
+    ref = reference_apply(chain, x, cfg, backend=backend)
     got = FXManipulator(backend=backend, ir_bank=chain.ir_bank).apply(x, cfg)
     assert not torch.equal(got, x)
-    err = float((got - ref).abs().max() / ref.abs().max())
-    assert err < 1e-4, err
+    # relative to each example's own peak: a quiet example must be right too
+    err = (got - ref).abs().amax(dim=(1, 2)) / ref.abs().amax(dim=(1, 2)).clamp_min(1e-30)
+    assert float(err.max()) < 1e-4, err

@@ -162,7 +162,7 @@ class FXManipulator:
         stages.compress_(y, on["compressor"], sample_rate=sr, backend=be, **comp)
         stages.equalize_(y, on["eq"] & ~eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
         stages.pan_and_image_(y, pan_on=on["pan"], pan_first=pan_first, imager_on=on["imager"],
-                              pan=val["pan.pan"], pan_law=val["pan.law"], width=val["imager.width"])
+                              pan=val["pan.pan"], pan_law=val["pan.law"], width=val["imager.width"], backend=be)
         drums = torch.tensor([s == "drums" for s in config.stems], device=dev)
         if config.single_fx is not None:  # single-FX mode: plain, fully wet reverb for every stem
             drums = torch.zeros_like(drums)

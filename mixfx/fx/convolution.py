@@ -11,6 +11,7 @@ and the IR spectra can be computed once per FFT size and reused (:class:`IRSpect
 from __future__ import annotations
 
 import collections
+import threading
 
 import torch
 
@@ -67,6 +68,7 @@ class IRSpectra:
         self.max_bytes = max_bytes
         self._max_peak = int(ir_peaks(irs).max()) if irs.shape[0] else 0
         self._cache: collections.OrderedDict[tuple, torch.Tensor] = collections.OrderedDict()
+        self._lock = threading.Lock()
 
     def ir_length(self, n: int) -> int:
         """IR samples kept for inputs of ``n`` samples.
@@ -86,16 +88,18 @@ class IRSpectra:
         n = x.shape[-1]
         length, n_fft = self.ir_length(n), self.n_fft(n)
         key = (x.device, n_fft, length)
-        bank = self._cache.get(key)
-        if bank is None:
-            irs = self.irs[..., :length]
-            nbytes = irs.shape[0] * irs.shape[1] * (n_fft // 2 + 1) * 8
-            if nbytes > self.max_bytes:
-                picked = irs.to(x.device)[ir_index.to(x.device)]
-                return aligned_convolution(x, aligned_ir_spectra(picked.to(x.dtype), n_fft), n_fft)
-            bank = aligned_ir_spectra(irs.to(device=x.device, dtype=torch.float32), n_fft)
-            while self._cache and sum(v.numel() * 8 for v in self._cache.values()) + nbytes > self.max_bytes:
-                self._cache.popitem(last=False)
-            self._cache[key] = bank
-        self._cache.move_to_end(key)
-        return aligned_convolution(x, bank[ir_index.to(x.device)], n_fft)
+        index = ir_index.to(x.device)
+        irs = self.irs[..., :length]
+        nbytes = irs.shape[0] * irs.shape[1] * (n_fft // 2 + 1) * 8
+        if nbytes > self.max_bytes:  # too big to keep: the batch's IRs only
+            picked = irs.to(device=x.device, dtype=torch.float32)[index]
+            return aligned_convolution(x, aligned_ir_spectra(picked, n_fft), n_fft)
+        with self._lock:
+            bank = self._cache.get(key)
+            if bank is None:
+                bank = aligned_ir_spectra(irs.to(device=x.device, dtype=torch.float32), n_fft)
+                while self._cache and sum(v.numel() * 8 for v in self._cache.values()) + nbytes > self.max_bytes:
+                    self._cache.popitem(last=False)
+                self._cache[key] = bank
+            self._cache.move_to_end(key)
+        return aligned_convolution(x, bank[index], n_fft)

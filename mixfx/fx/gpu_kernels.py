@@ -15,7 +15,6 @@ tensors through Triton's interpreter (slow; used by the tests on machines withou
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import torch
@@ -44,7 +43,7 @@ try:
                            n, channels, BLOCK: tl.constexpr):
         j = tl.program_id(0)  # processed example
         ch = tl.program_id(1)
-        row = tl.load(rows_ptr + j)
+        row = tl.load(rows_ptr + j)  # int64: the offsets below are 64-bit
         base = x_ptr + (row * channels + ch) * n
         t_db = tl.load(thr_ptr + j)
         w = tl.load(knee_ptr + j)
@@ -81,12 +80,12 @@ try:
             smooth = tl.sum(tl.where(last, y, 0.0), axis=0)
 
     @triton.jit
-    def _biquad_response_kernel(spec_ptr, b_ptr, a_ptr, n_bins, channels, sections, step,
+    def _biquad_response_kernel(spec_ptr, b_ptr, a_ptr, n_bins, channels, sections, n_fft,
                                 BLOCK: tl.constexpr):
-        e = tl.program_id(0)  # example
-        k = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        e = tl.program_id(0).to(tl.int64)  # example (64-bit: spectra can exceed 2^31 floats)
+        k = tl.program_id(1).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = k < n_bins
-        w = k.to(tl.float64) * step
+        w = k.to(tl.float64) * (6.283185307179586 / n_fft.to(tl.float64))
         c1, s1 = tl.cos(w), tl.sin(w)
         c2, s2 = c1 * c1 - s1 * s1, 2.0 * c1 * s1
         h_re = tl.full((BLOCK,), 1.0, tl.float64)
@@ -156,6 +155,5 @@ def multiply_biquad_response_(spec: torch.Tensor, b: torch.Tensor, a: torch.Tens
     b = b.to(device=spec.device, dtype=torch.float64).contiguous()
     a = a.to(device=spec.device, dtype=torch.float64).contiguous()
     grid = (batch, triton.cdiv(n_bins, block))
-    _biquad_response_kernel[grid](torch.view_as_real(spec), b, a, n_bins, channels, b.shape[1],
-                                  2.0 * math.pi / n_fft, BLOCK=block)
+    _biquad_response_kernel[grid](torch.view_as_real(spec), b, a, n_bins, channels, b.shape[1], n_fft, BLOCK=block)
     return spec

@@ -144,15 +144,18 @@ def stereo_gains(stats: torch.Tensor, n: int, *, pan_first: torch.Tensor, imager
     u_power = (pre_l.square() * ll + pre_r.square() * rr) / count
     scale = torch.where(pan_first, torch.sqrt(power / u_power.clamp_min(RENORM_FLOOR)), one)
     power = torch.where(pan_first, scale.square() * u_power, power)
-    # imager on scale·u (its gains are scale-invariant)
-    side_gain = F.imager_side_gain(em, es, width)
-    new_side = es * side_gain.square()
-    mid_gain = torch.sqrt(((em + es) - new_side).clamp_min(0) / em.clamp_min(1e-12))
+    # imager on scale·u: its gains are scale-invariant up to the clamps of silent input, which see scale²·energy
+    em_in, es_in = scale.square() * em, scale.square() * es
+    side_gain = F.imager_side_gain(em_in, es_in, width)
+    new_side = es_in * side_gain.square()
+    mid_gain = torch.sqrt(((em_in + es_in) - new_side).clamp_min(0) / em_in.clamp_min(1e-12))
     g_m, g_s = torch.where(imager_on, mid_gain, one), torch.where(imager_on, side_gain, one)
     img_l = (g_m.square() * em + g_s.square() * es + 2 * g_m * g_s * ems) / 4  # Σ of the imager's L², per unit scale
     img_r = (g_m.square() * em + g_s.square() * es - 2 * g_m * g_s * ems) / 4
     img_power = scale.square() * (img_l + img_r) / count
     scale = torch.where(imager_on, scale * torch.sqrt(power / img_power.clamp_min(RENORM_FLOOR)), scale)
+    # the renormalised imager output keeps the power, unless it was under the floor
+    power = torch.where(imager_on, scale.square() * (img_l + img_r) / count, power)
     # second panner
     post_l, post_r = torch.where(pan_after, pan_l, one), torch.where(pan_after, pan_r, one)
     out_power = scale.square() * (post_l.square() * img_l + post_r.square() * img_r) / count
@@ -161,7 +164,7 @@ def stereo_gains(stats: torch.Tensor, n: int, *, pan_first: torch.Tensor, imager
 
 
 def pan_and_image_(y: torch.Tensor, *, pan_on: torch.Tensor, pan_first: torch.Tensor, imager_on: torch.Tensor,
-                   pan: torch.Tensor, pan_law: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+                   pan: torch.Tensor, pan_law: torch.Tensor, width: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Apply the panner and the imager (each renormalised, per-example order) in place."""
     dev = y.device
     pan_on, pan_first, imager_on = pan_on.to(dev), pan_first.to(dev), imager_on.to(dev)
@@ -174,7 +177,7 @@ def pan_and_image_(y: torch.Tensor, *, pan_on: torch.Tensor, pan_first: torch.Te
     first, after, imager_on = sel(pan_on & pan_first), sel(pan_on & ~pan_first), sel(imager_on)
     one = torch.ones_like(g_l)
     pre_l, pre_r = torch.where(first, g_l, one), torch.where(first, g_r, one)
-    numba = kernel_family(y, "auto") == "numba"
+    numba = kernel_family(y, backend) == "numba"
     sub = y if (numba or whole) else y.index_select(0, rows)
     if numba:
         stats = torch.from_numpy(kernels.stereo_stats(y, rows, pre_l, pre_r)).index_select(0, rows)
