@@ -47,6 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mixfx.configs import config_from_dict
 from mixfx.errors import MixfxError
 
 CHANNELS = ("left", "right", "mid", "side")
@@ -119,11 +120,7 @@ class SpectralLossConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SpectralLossConfig":
         """Inverse of :meth:`to_dict`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise MixfxError(f"SpectralLossConfig: unknown keys {unknown}; allowed: {sorted(names)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def magnitude_spectrogram(x: torch.Tensor, n_fft: int, hop: int, *, mag_eps: float = 1e-7,

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mixfx.configs import config_from_dict
 from mixfx.errors import MixfxError
 
 
@@ -93,11 +94,7 @@ class FXEncoderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FXEncoderConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`MixfxError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise MixfxError(f"FXEncoderConfig: unknown keys {unknown}; allowed: {sorted(names)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 class SamePad1d(nn.Module):

@@ -85,13 +85,3 @@ class ClonerTrainConfig(LoopSettings):
         base = cls(cloner=ClonerConfig.tiny().to_dict(), batch=4, seconds=1.0, steps=40, val_every=20, val_batches=1,
                    checkpoint_every=20, log_every=5, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
-
-
-def from_dict(cls, d: dict[str, Any]):
-    """Rebuild a config dataclass from :meth:`to_dict` output (lists back to tuples)."""
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(names))
-    if unknown:
-        raise MixfxError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    return cls(**kw)

@@ -260,7 +260,7 @@ def start_or_resume(run: RunFolder, model, optimizer, scheduler, config, *, resu
         MixfxError: a fresh start over an existing run, nothing to resume, or another configuration.
     """
     from mixfx.io.checkpoint import load_model_checkpoint
-    from mixfx.train.config import from_dict
+    from mixfx.configs import config_from_dict
 
     last = run.last_checkpoint()
     if not resume:
@@ -270,7 +270,7 @@ def start_or_resume(run: RunFolder, model, optimizer, scheduler, config, *, resu
     if last is None:
         raise MixfxError(f"{run.path}: nothing to resume (no checkpoints/last.pt)")
     ckpt = load_model_checkpoint(last, map_location=device)
-    saved = from_dict(type(config), ckpt.extra["train_config"])
+    saved = config_from_dict(type(config), ckpt.extra["train_config"])
     if saved != config:
         raise MixfxError(f"{last}: the run was started with another configuration; resume with the same options")
     model.load_state_dict(ckpt.state_dict)
