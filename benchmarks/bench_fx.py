@@ -29,10 +29,15 @@ def all_on() -> FXProbabilities:
     return FXProbabilities(1.0, 1.0, 1.0, 1.0, 1.0, {k: 1.0 for k in STEMS})
 
 
+def bench_config(chain: FXManipulator, batch: int, single_fx: str | None = None):
+    """Every effect on, stems vocals/other/bass/drums in turn (so the drums routing runs too)."""
+    stems = (["vocals", "other", "bass", "drums"] * batch)[:batch]
+    return chain.sample(batch, generator=torch.Generator().manual_seed(0), stems=stems, single_fx=single_fx,
+                        probabilities=all_on())
+
+
 def time_config(chain: FXManipulator, x: torch.Tensor, single_fx: str | None, repeats: int) -> float:
-    g = torch.Generator().manual_seed(0)
-    stems = ["vocals", "other", "bass", "drums"] * (x.shape[0] // 4 + 1)
-    config = chain.sample(x.shape[0], generator=g, stems=stems[: x.shape[0]], single_fx=single_fx, probabilities=all_on())
+    config = bench_config(chain, x.shape[0], single_fx)
     chain.apply(x, config)  # warm-up (numba compile, FFT plans, CUDA kernels)
     best = float("inf")
     for _ in range(repeats):
@@ -47,9 +52,7 @@ def time_config(chain: FXManipulator, x: torch.Tensor, single_fx: str | None, re
 
 
 def profile_cuda(chain: FXManipulator, x: torch.Tensor) -> None:
-    g = torch.Generator().manual_seed(0)
-    stems = (["vocals", "other", "bass", "drums"] * x.shape[0])[: x.shape[0]]
-    config = chain.sample(x.shape[0], generator=g, stems=stems, probabilities=all_on())
+    config = bench_config(chain, x.shape[0])
     chain.apply(x, config)
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]) as prof:

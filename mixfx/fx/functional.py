@@ -16,13 +16,14 @@ from mixfx.fx import gpu_kernels, kernels
 from mixfx.fx.convolution import aligned_convolution, aligned_ir_spectra, fft_size, ir_peaks
 from mixfx.fx.ballistics import smooth_gain_reduction, time_constant_coefficient
 from mixfx.fx.signal import (
+    POWER_FLOOR,
     amplitude_to_db,
     biquad_coefficients,
     biquad_filter,
     db_to_amplitude,
-    match_rms,
-    next_fast_length,
     kernel_family,
+    match_rms,
+    mean_power,
 )
 
 PAN_LAWS = ("-4.5dB", "linear", "constant_power")
@@ -217,12 +218,9 @@ def compressor(
     family = kernel_family(x, backend)
     if family in ("numba", "triton"):
         y = x.to(torch.float32, copy=True).contiguous()
-        params = [_param(v, x).double() for v in (threshold_db, ratio, knee_db)]
-        a_att = time_constant_coefficient(_param(attack_ms, x).double(), sample_rate)
-        a_rel = time_constant_coefficient(_param(release_ms, x).double(), sample_rate)
-        compress_ = kernels.compressor_ if family == "numba" else gpu_kernels.compressor_
-        compress_(y, torch.arange(batch), *params, a_att, a_rel, _param(makeup_db, x).double())
-        return y.to(x.dtype)
+        params = {k: _param(v, x) for k, v in dict(threshold_db=threshold_db, ratio=ratio, attack_ms=attack_ms,
+                                                   release_ms=release_ms, knee_db=knee_db, makeup_db=makeup_db).items()}
+        return compress_rows_(y, torch.arange(batch), sample_rate, family=family, **params).to(x.dtype)
     thr, rat = _param(threshold_db, x).view(-1, 1, 1), _param(ratio, x).view(-1, 1, 1)
     knee = _param(knee_db, x).view(-1, 1, 1)
     level = amplitude_to_db(x, floor=1e-8)
@@ -232,6 +230,31 @@ def compressor(
     smoothed = smooth_gain_reduction(reduction.reshape(batch * channels, n), a_att, a_rel)
     gain_db = _param(makeup_db, x).view(-1, 1, 1) - smoothed.view(batch, channels, n)
     return x * db_to_amplitude(gain_db).to(x.dtype)
+
+
+def compress_rows_(y: torch.Tensor, rows: torch.Tensor, sample_rate: int, *, family: str, threshold_db: torch.Tensor,
+                   ratio: torch.Tensor, attack_ms: torch.Tensor, release_ms: torch.Tensor, knee_db: torch.Tensor,
+                   makeup_db: torch.Tensor, renormalize: bool = False) -> torch.Tensor:
+    """:func:`compressor` through a compiled kernel (``family`` ``"numba"`` or ``"triton"``), in place.
+
+    Compresses examples ``rows`` of the contiguous float32 ``y``; the parameters are ``(k,)``, one
+    per processed example. ``renormalize`` rescales each of them to its input RMS
+    (:func:`~mixfx.fx.signal.match_rms`), inside the numba kernel or as one extra pass after the
+    Triton one.
+    """
+    params = (threshold_db.double(), ratio.double(), knee_db.double(),
+              time_constant_coefficient(attack_ms.double(), sample_rate),
+              time_constant_coefficient(release_ms.double(), sample_rate), makeup_db.double())
+    if family == "numba":
+        return kernels.compressor_(y, rows, *params, renormalize=renormalize, floor=POWER_FLOOR)
+    before = mean_power(y) if renormalize else None
+    gpu_kernels.compressor_(y, rows, *params)
+    if renormalize:
+        scale = torch.ones_like(before)
+        index = rows.to(y.device)
+        scale[index] = torch.sqrt(before[index] / mean_power(y)[index].clamp_min(POWER_FLOOR))
+        y.mul_(scale.to(y.dtype).view(-1, 1, 1))
+    return y
 
 
 # --------------------------------------------------------------------------------------- reverb

@@ -190,18 +190,19 @@ def _per_example(v: torch.Tensor) -> np.ndarray:
     return v.detach().to("cpu", torch.float64).contiguous().numpy()
 
 
-def biquad_cascade_(x: torch.Tensor, rows: torch.Tensor, sos: torch.Tensor, *, renormalize: bool = False,
-                    floor: float = 1e-7) -> torch.Tensor:
+def biquad_cascade_(x: torch.Tensor, rows: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *,
+                    renormalize: bool = False, floor: float = 1e-7) -> torch.Tensor:
     """Filter examples ``rows`` of ``x`` in place through their own cascade of biquads.
 
     Args:
         x: ``(batch, channels, samples)`` contiguous float32 on CPU (modified).
         rows: ``(k,)`` example indices.
-        sos: ``(k, sections, 6)`` coefficients ``[b0, b1, b2, 1, a1, a2]`` of each processed example.
+        b, a: ``(k, sections, 3)`` coefficients of each processed example, ``a[..., 0] == 1``.
         renormalize: rescale each processed example to its input RMS (see :func:`~mixfx.fx.signal.match_rms`).
     """
     _sync_threads()
-    _biquad_cascade(_writable_view(x), _per_example(rows).astype(np.int64), _per_example(sos), renormalize, floor)
+    sos = _per_example(torch.cat([b, a], dim=-1))
+    _biquad_cascade(_writable_view(x), _per_example(rows).astype(np.int64), sos, renormalize, floor)
     return x
 
 

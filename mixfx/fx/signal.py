@@ -33,16 +33,22 @@ def rms(x: torch.Tensor, dims: tuple[int, ...] = (-2, -1)) -> torch.Tensor:
     return torch.linalg.vector_norm(x, dim=dims, keepdim=True) / n**0.5
 
 
-def match_rms(y: torch.Tensor, reference: torch.Tensor, floor: float = 1e-7) -> torch.Tensor:
+POWER_FLOOR = 1e-7
+"""Floor of the output power in the level renormalisation (:func:`match_rms`)."""
+
+
+def mean_power(x: torch.Tensor, *, keepdim: bool = False) -> torch.Tensor:
+    """Mean of ``x²`` over the last two axes (channels and samples) of each example."""
+    return torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=keepdim).square() / (x.shape[-1] * x.shape[-2])
+
+
+def match_rms(y: torch.Tensor, reference: torch.Tensor, floor: float = POWER_FLOOR) -> torch.Tensor:
     """Rescale ``y`` so that its RMS (over channels and samples) equals that of ``reference``.
 
     This is the level-preserving renormalisation the official FXmanipulator applies after every
     effect except the loudness gain: ``scale = sqrt(mean(x²) / max(floor, mean(y²)))``.
     """
-    n = y.shape[-1] * y.shape[-2]
-    power_ref = torch.linalg.vector_norm(reference, dim=(-2, -1), keepdim=True).square() / n
-    power_y = (torch.linalg.vector_norm(y, dim=(-2, -1), keepdim=True).square() / n).clamp_min(floor)
-    return y * torch.sqrt(power_ref / power_y)
+    return y * torch.sqrt(mean_power(reference, keepdim=True) / mean_power(y, keepdim=True).clamp_min(floor))
 
 
 def next_fast_length(n: int) -> int:
@@ -182,7 +188,7 @@ def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: in
     family = kernel_family(x, backend)
     if family == "numba":
         y = x.to(torch.float32, copy=True).contiguous()
-        kernels.biquad_cascade_(y, torch.arange(x.shape[0]), torch.cat([b, a], dim=-1).double())
+        kernels.biquad_cascade_(y, torch.arange(x.shape[0]), b, a)
         return y.to(x.dtype)
     n = x.shape[-1]
     n_fft = next_fast_length(n + tail)

@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import torch
 
-from mixfx.fx import gpu_kernels, kernels
 from mixfx.fx import functional as F
-from mixfx.fx.ballistics import time_constant_coefficient
+from mixfx.fx import kernels
 from mixfx.fx.convolution import IRSpectra
-from mixfx.fx.signal import kernel_family, match_rms
-
-RENORM_FLOOR = 1e-7
-"""Floor of the renormalisation's output power (as :func:`mixfx.fx.signal.match_rms`)."""
+from mixfx.fx.signal import POWER_FLOOR, kernel_family, match_rms
 
 
 def _rows(mask: torch.Tensor) -> torch.Tensor:
@@ -41,7 +37,7 @@ def _apply_to_rows_(y: torch.Tensor, rows: torch.Tensor, fn, *, renormalize: boo
     sub = y if whole else y.index_select(0, rows)
     out = fn(sub)
     if renormalize:
-        out = match_rms(out, sub, floor=RENORM_FLOOR)
+        out = match_rms(out, sub)
     if whole:
         return y.copy_(out)
     return y.index_copy_(0, rows, out.to(y.dtype))
@@ -56,10 +52,9 @@ def equalize_(y: torch.Tensor, mask: torch.Tensor, b: torch.Tensor, a: torch.Ten
     rows = _rows(mask)
     if rows.numel() == 0:
         return y
-    if kernel_family(y, backend) == "numba":
-        sos = torch.cat([b, a], dim=-1).double().index_select(0, rows.to(b.device))
-        return kernels.biquad_cascade_(y, rows, sos, renormalize=renormalize, floor=RENORM_FLOOR)
     bs, as_ = b.index_select(0, rows.to(b.device)), a.index_select(0, rows.to(a.device))
+    if kernel_family(y, backend) == "numba":
+        return kernels.biquad_cascade_(y, rows, bs, as_, renormalize=renormalize, floor=POWER_FLOOR)
     tail = int(0.1 * sample_rate)
     be = "fft" if backend in ("scan", "fft") else backend
     return _apply_to_rows_(y, rows, lambda s: F.biquad_filter(s, bs, as_, tail=tail, backend=be), renormalize=renormalize)
@@ -74,28 +69,13 @@ def compress_(y: torch.Tensor, mask: torch.Tensor, *, sample_rate: int, threshol
         return y
     family = kernel_family(y, backend)
     pick = lambda v: v.index_select(0, rows.to(v.device))  # noqa: E731
+    params = dict(threshold_db=pick(threshold_db), ratio=pick(ratio), attack_ms=pick(attack_ms),
+                  release_ms=pick(release_ms), knee_db=pick(knee_db))
     if family in ("numba", "triton"):
-        params = (pick(threshold_db), pick(ratio), pick(knee_db),
-                  time_constant_coefficient(pick(attack_ms).double(), sample_rate),
-                  time_constant_coefficient(pick(release_ms).double(), sample_rate),
-                  torch.zeros(rows.numel(), device=y.device))
-        if family == "numba":
-            return kernels.compressor_(y, rows, *params, renormalize=renormalize, floor=RENORM_FLOOR)
-        before = _power(y) if renormalize else None
-        gpu_kernels.compressor_(y, rows, *params)
-        if renormalize:  # the Triton kernel does not renormalise: one extra pass over the batch
-            scale = torch.sqrt(before / _power(y).clamp_min(RENORM_FLOOR))
-            y.mul_(torch.where(mask.to(y.device), scale, torch.ones_like(scale)).to(y.dtype).view(-1, 1, 1))
-        return y
-    fn = lambda s: F.compressor(s, sample_rate, threshold_db=pick(threshold_db), ratio=pick(ratio),  # noqa: E731
-                                attack_ms=pick(attack_ms), release_ms=pick(release_ms), knee_db=pick(knee_db),
-                                backend="scan")
-    return _apply_to_rows_(y, rows, fn, renormalize=renormalize)
-
-
-def _power(y: torch.Tensor) -> torch.Tensor:
-    """Mean power of each example over channels and samples, ``(batch,)``."""
-    return torch.linalg.vector_norm(y, dim=(-2, -1)).square() / (y.shape[-1] * y.shape[-2])
+        return F.compress_rows_(y, rows, sample_rate, family=family, makeup_db=torch.zeros(rows.numel()),
+                                renormalize=renormalize, **params)
+    return _apply_to_rows_(y, rows, lambda s: F.compressor(s, sample_rate, backend="scan", **params),
+                           renormalize=renormalize)
 
 
 # --------------------------------------------------------------------------------------- pan and imager
@@ -142,7 +122,7 @@ def stereo_gains(stats: torch.Tensor, n: int, *, pan_first: torch.Tensor, imager
     # first panner: power before / after
     power = (ll + rr) / count
     u_power = (pre_l.square() * ll + pre_r.square() * rr) / count
-    scale = torch.where(pan_first, torch.sqrt(power / u_power.clamp_min(RENORM_FLOOR)), one)
+    scale = torch.where(pan_first, torch.sqrt(power / u_power.clamp_min(POWER_FLOOR)), one)
     power = torch.where(pan_first, scale.square() * u_power, power)
     # imager on scale·u: its gains are scale-invariant up to the clamps of silent input, which see scale²·energy
     em_in, es_in = scale.square() * em, scale.square() * es
@@ -153,13 +133,13 @@ def stereo_gains(stats: torch.Tensor, n: int, *, pan_first: torch.Tensor, imager
     img_l = (g_m.square() * em + g_s.square() * es + 2 * g_m * g_s * ems) / 4  # Σ of the imager's L², per unit scale
     img_r = (g_m.square() * em + g_s.square() * es - 2 * g_m * g_s * ems) / 4
     img_power = scale.square() * (img_l + img_r) / count
-    scale = torch.where(imager_on, scale * torch.sqrt(power / img_power.clamp_min(RENORM_FLOOR)), scale)
+    scale = torch.where(imager_on, scale * torch.sqrt(power / img_power.clamp_min(POWER_FLOOR)), scale)
     # the renormalised imager output keeps the power, unless it was under the floor
     power = torch.where(imager_on, scale.square() * (img_l + img_r) / count, power)
     # second panner
     post_l, post_r = torch.where(pan_after, pan_l, one), torch.where(pan_after, pan_r, one)
     out_power = scale.square() * (post_l.square() * img_l + post_r.square() * img_r) / count
-    scale = torch.where(pan_after, scale * torch.sqrt(power / out_power.clamp_min(RENORM_FLOOR)), scale)
+    scale = torch.where(pan_after, scale * torch.sqrt(power / out_power.clamp_min(POWER_FLOOR)), scale)
     return pre_l, pre_r, g_m, g_s, post_l * scale, post_r * scale
 
 
