@@ -53,9 +53,12 @@ def _check_audio(x: torch.Tensor) -> None:
 def gain(x: torch.Tensor, sample_rate: int, *, gain_db, invert=False) -> torch.Tensor:
     r"""Loudness gain: :math:`y = \pm 10^{g/20} x` (``invert`` flips the polarity)."""
     _check_audio(x)
-    g = db_to_amplitude(_param(gain_db, x))
-    sign = 1.0 - 2.0 * _param(invert, x).to(x.dtype)
-    return x * (g * sign).view(-1, 1, 1)
+    return x * gain_factor(_param(gain_db, x), _param(invert, x)).view(-1, 1, 1)
+
+
+def gain_factor(gain_db: torch.Tensor, invert: torch.Tensor) -> torch.Tensor:
+    r"""The gain's amplitude factor :math:`\pm 10^{g/20}`, per example (``gain_db``'s dtype)."""
+    return db_to_amplitude(gain_db) * (1.0 - 2.0 * invert.to(gain_db.dtype))
 
 
 def pan_gains(pan, pan_law) -> tuple[torch.Tensor, torch.Tensor]:

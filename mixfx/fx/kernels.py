@@ -131,7 +131,7 @@ try:
 
     @numba.njit(parallel=True, cache=True)
     def _stereo_stats(x, rows, pre_l, pre_r, out):  # pragma: no cover - compiled
-        # out[b] = [ΣL², ΣR², Σm², Σs², Σms] with u = (pre_l·L, pre_r·R), m = u_L + u_R, s = u_L − u_R
+        # out[j] = [ΣL², ΣR², Σm², Σs², Σms] of example rows[j], with u = (pre_l·L, pre_r·R), m = u_L + u_R, s = u_L − u_R
         n = x.shape[2]
         for j in numba.prange(rows.shape[0]):
             b = rows[j]
@@ -149,7 +149,7 @@ try:
                 mm += m * m
                 ss += s * s
                 ms += m * s
-            out[b, 0], out[b, 1], out[b, 2], out[b, 3], out[b, 4] = ll, rr, mm, ss, ms
+            out[j, 0], out[j, 1], out[j, 2], out[j, 3], out[j, 4] = ll, rr, mm, ss, ms
         return out
 
     @numba.njit(parallel=True, cache=True)
@@ -220,12 +220,12 @@ def compressor_(x: torch.Tensor, rows: torch.Tensor, threshold_db, ratio, knee_d
 
 
 def stereo_stats(x: torch.Tensor, rows: torch.Tensor, pre_l: torch.Tensor, pre_r: torch.Tensor) -> np.ndarray:
-    """Energy sums of :func:`mixfx.fx.stages.stereo_stats` for examples ``rows`` (others: 0), ``(batch, 5)`` float64.
+    """Energy sums of :func:`mixfx.fx.stages.stereo_stats` for examples ``rows``, ``(k, 5)`` float64.
 
     ``pre_l, pre_r``: ``(k,)`` gains of the processed examples.
     """
     _sync_threads()
-    out = np.zeros((x.shape[0], 5))
+    out = np.zeros((rows.numel(), 5))
     return _stereo_stats(_writable_view(x), _per_example(rows).astype(np.int64), _per_example(pre_l),
                          _per_example(pre_r), out)
 

@@ -56,8 +56,8 @@ def equalize_(y: torch.Tensor, mask: torch.Tensor, b: torch.Tensor, a: torch.Ten
     if kernel_family(y, backend) == "numba":
         return kernels.biquad_cascade_(y, rows, bs, as_, renormalize=renormalize, floor=POWER_FLOOR)
     tail = int(0.1 * sample_rate)
-    be = "fft" if backend in ("scan", "fft") else backend
-    return _apply_to_rows_(y, rows, lambda s: F.biquad_filter(s, bs, as_, tail=tail, backend=be), renormalize=renormalize)
+    return _apply_to_rows_(y, rows, lambda s: F.biquad_filter(s, bs, as_, tail=tail, backend=backend),
+                           renormalize=renormalize)
 
 
 def compress_(y: torch.Tensor, mask: torch.Tensor, *, sample_rate: int, threshold_db: torch.Tensor,
@@ -74,7 +74,7 @@ def compress_(y: torch.Tensor, mask: torch.Tensor, *, sample_rate: int, threshol
     if family in ("numba", "triton"):
         return F.compress_rows_(y, rows, sample_rate, family=family, makeup_db=torch.zeros(rows.numel()),
                                 renormalize=renormalize, **params)
-    return _apply_to_rows_(y, rows, lambda s: F.compressor(s, sample_rate, backend="scan", **params),
+    return _apply_to_rows_(y, rows, lambda s: F.compressor(s, sample_rate, backend=backend, **params),
                            renormalize=renormalize)
 
 
@@ -160,7 +160,7 @@ def pan_and_image_(y: torch.Tensor, *, pan_on: torch.Tensor, pan_first: torch.Te
     numba = kernel_family(y, backend) == "numba"
     sub = y if (numba or whole) else y.index_select(0, rows)
     if numba:
-        stats = torch.from_numpy(kernels.stereo_stats(y, rows, pre_l, pre_r)).index_select(0, rows)
+        stats = torch.from_numpy(kernels.stereo_stats(y, rows, pre_l, pre_r))
     else:
         stats = stereo_stats(sub, pre_l, pre_r)
     gains = stereo_gains(stats.to(dev), y.shape[-1], pan_first=first, imager_on=imager_on, pan_after=after,
@@ -216,6 +216,6 @@ def reverb_and_gain_(y: torch.Tensor, *, sample_rate: int, spectra: IRSpectra, r
             y.index_copy_(0, rows, out)
     gain_on = gain_on.to(dev)
     if bool(gain_on.any()):
-        amp = torch.pow(10.0, gain_db.to(dev, torch.float32) / 20.0) * (1.0 - 2.0 * invert.to(dev, torch.float32))
+        amp = F.gain_factor(gain_db.to(dev, torch.float32), invert.to(dev))
         y.mul_(torch.where(gain_on, amp, torch.ones_like(amp)).to(y.dtype).view(-1, 1, 1))
     return y
