@@ -16,13 +16,11 @@ import torch
 
 from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import save_model_checkpoint
-from mixfx.models.apply import embed_in_segments
+from mixfx.models.apply import apply_with_context, cloner_context, embed_in_segments
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
 from mixfx.models.official import load_official_cloner
-from mixfx.models.style_transfer import (
-    apply_with_context, cloner_context, convert_stems, interpolate_embeddings, normalize_inputs,
-)
+from mixfx.models.style_transfer import StyleTransfer, interpolate_embeddings
 from mixfx.pipelines.transfer import TransferConfig, transfer
 from mixfx.pipelines.transfer_songs import as_song, list_songs, load_stems, match_references
 
@@ -82,7 +80,7 @@ def test_context_windows_reproduce_one_pass_of_the_loaded_cloner(env):
     with torch.no_grad():
         full = {s: cloner(stems[s][None], emb[s][None])[0] for s in stems}
     for segment, batch in ((1000, 1), (1000, 3), (4 * reach, 2), (4999, 1), (5000, 1), (9000, 2)):
-        y = convert_stems(stems, emb, cloner, segment=segment, batch_size=batch)
+        y = StyleTransfer(None, cloner, segment=segment, batch_size=batch).convert_stems(stems, emb)
         for s in stems:
             assert torch.allclose(y[s], full[s], atol=2e-6), (segment, batch, (y[s] - full[s]).abs().max())
 
@@ -113,7 +111,7 @@ def test_cross_faded_windows_have_no_clicks_unlike_hard_joins(env):
     with torch.no_grad():
         full = cloner(x["other"][None], e["other"][None])[0]
         hard = torch.cat([cloner(c[None], e["other"][None])[0] for c in x["other"].split(1000, dim=-1)], dim=-1)
-    faded = convert_stems(x, e, cloner, segment=1000, overlap=0.5)["other"]
+    faded = StyleTransfer(None, cloner, segment=1000, overlap=0.5).convert_stems(x, e)["other"]
     jump = lambda y: (y - full).diff(dim=-1).abs().max()  # noqa: E731 - step of the error between neighbours
     assert jump(hard) > 20 * jump(faded)  # hard joins click; the cross-fade does not
     assert faded.diff(dim=-1).abs().max() <= 1.05 * full.diff(dim=-1).abs().max()
@@ -167,9 +165,13 @@ def test_fx_normalization_of_the_input_only(env, tmp_path):
     [res] = transfer(paths["in"], paths["a"], tmp_path / "out", encoder=paths["enc"], cloner=paths["cl"],
                      features=features, device="cpu", config=cfg)
     stems = load_stems(as_song(paths["in"]))
-    normalized = normalize_inputs(stems, f.smoothed(), song="song", seed=cfg.seed)
+    from mixfx.fx.normalize import normalize_stem
+    from mixfx.models.style_transfer import normalization_rng
+
+    normalized = {s: normalize_stem(x, s, f.smoothed(), rng=normalization_rng(cfg.seed, "song", s),
+                                    effects=cfg.effects).clamp(-1, 1) for s, x in stems.items()}
     emb = {s: embed_in_segments(enc, read(paths["a"] / f"{s}.wav"), cfg.reference_segment) for s in STEMS}
-    expected = convert_stems(normalized, emb, cl, segment=cfg.segment)
+    expected = StyleTransfer(None, cl, segment=cfg.segment).convert_stems(normalized, emb)
     for s in STEMS:
         assert torch.allclose(read(res.folder / f"{s}.wav"), expected[s], atol=1e-5), s
     # the normalized input reached its loudness target, so normalization really ran
@@ -339,6 +341,6 @@ def test_mixture_input_and_reference_are_separated_in_the_pipeline(env, tmp_path
     stems = sep.separate(mixture)
     ref = sep.separate(ref_mix)
     emb = {s: embed_in_segments(enc, ref[s].clamp(-1, 1), cfg.reference_segment) for s in STEMS}
-    expected = convert_stems(stems, emb, cl, segment=cfg.segment)
+    expected = StyleTransfer(None, cl, segment=cfg.segment).convert_stems(stems, emb)
     for s in STEMS:
         assert torch.allclose(read(res.folder / f"{s}.wav"), expected[s], atol=1e-5), s

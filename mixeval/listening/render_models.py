@@ -52,21 +52,16 @@ class CheckpointRenderer:
         if condition.name in self._loaded:
             return self._loaded[condition.name]
         from mixfx.fx.normalize_io import load_features
-        from mixfx.pipelines.transfer import load_models
+        from mixfx.models.loading import load_models
+        from mixfx.models.style_transfer import StyleTransfer
 
         opts = dict(condition.options)
         encoder, cloner = self.model_paths(condition)
         enc, cl = load_models(Path(encoder), Path(cloner), device=self.device)
         features = load_features(opts["features"]) if opts.get("features") else None
-        self._loaded[condition.name] = (enc, cl, features)
+        self._loaded[condition.name] = StyleTransfer(enc, cl, features, device=self.device)
         return self._loaded[condition.name]
 
     def __call__(self, condition: ConditionSpec, input_audio: torch.Tensor, reference_audio: torch.Tensor, stem: str):
-        from mixfx.models.style_transfer import convert_stems, embed_reference, normalize_inputs
-
-        enc, cl, features = self._models(condition)
-        x = {stem: input_audio}
-        if features is not None:
-            x = normalize_inputs(x, features, song=condition.name)
-        emb = embed_reference({stem: reference_audio}, enc, device=self.device)
-        return convert_stems(x, emb, cl, device=self.device)[stem]
+        model = self._models(condition)
+        return model(input_audio[None], reference_audio[None], stems=[stem], keys=[condition.name])[0]

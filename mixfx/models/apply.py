@@ -8,6 +8,9 @@ before averaging its embeddings (biasing the average towards silence). Here inst
   output is multiplied by a triangular weight (largest in the middle, small but positive at the
   edges), the weighted outputs are summed and divided by the summed weights — the scheme of
   ``demucs.apply``. No window is zero-padded: the last one is moved back to end at the last sample.
+* :func:`apply_with_context` runs ``fn`` on windows with ``context`` extra samples each side and keeps
+  each window's centre (overlap-save): for a TCN whose reach is ``context`` the result equals one pass
+  over the whole signal — seamless by construction (:func:`cloner_context` gives a cloner's reach).
 * :func:`embed_in_segments` averages the embeddings of full-length segments only; when the length is
   not a multiple of ``segment`` the tail is covered by one extra segment ending at the last sample,
   weighted by the fraction of new samples it adds.
@@ -235,3 +238,61 @@ def embed_in_segments(
     assert acc is not None
     mean = acc / total
     return mean[0] if squeeze else mean
+
+
+def cloner_context(cloner: torch.nn.Module) -> int:
+    """Samples of context a MixFXcloner output sample needs on either side (max of its left/right reach)."""
+    left = sum(block.pad[0] for block in cloner.blocks)
+    right = sum(block.pad[1] for block in cloner.blocks)
+    return max(left, right)
+
+
+def apply_with_context(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, *, window: int,
+                       context: int, batch_size: int = 1, device=None,
+                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Run ``fn`` on ``window``-sample windows and keep each one's centre (overlap-save).
+
+    Window ``k`` covers its core ``[k·c, (k+1)·c)``, ``c = window − 2·context``, plus ``context``
+    samples on each side (shifted inwards at the ends of the signal, so every window has the same
+    length and none is padded). For any ``fn`` whose output at a sample depends only on inputs at
+    most ``context`` samples away (a TCN with that reach), the result equals ``fn`` on the whole
+    signal at once: the joins are seamless by construction.
+
+    Args:
+        fn: ``(chunks (n, C, w), index (n,)) → (n, C_out, w)``; ``index`` is each row's item in ``x``.
+        x: ``(B, C, T)``.
+        window: window length ``w`` (> 2·context unless ``T ≤ w``).
+        context: reach of ``fn`` in samples.
+        batch_size: windows per call.
+        device: where ``fn`` runs; the result is assembled on ``x.device``.
+        progress: callback ``(done, total)`` in windows.
+
+    Returns:
+        ``(B, C_out, T)``.
+    """
+    b, _, length = x.shape
+    device = torch.device(device) if device is not None else x.device
+    if length <= window:
+        jobs = [(i, 0, 0, length) for i in range(b)]
+        width = length
+    else:
+        core = window - 2 * context
+        if core < 1:
+            raise MixfxError(f"apply_with_context: window {window} leaves no core for context {context} on each side")
+        width = window
+        jobs = [(i, min(max(s - context, 0), length - window), s, min(s + core, length))
+                for s in range(0, length, core) for i in range(b)]
+    out: torch.Tensor | None = None
+    for start in range(0, len(jobs), batch_size):
+        group = jobs[start:start + batch_size]
+        chunks = torch.stack([x[i, :, a:a + width] for i, a, _, _ in group]).to(device)
+        index = torch.tensor([i for i, _, _, _ in group], dtype=torch.long, device=device)
+        y = fn(chunks, index).to(x.device)
+        if out is None:
+            out = torch.zeros(b, y.shape[1], length, dtype=y.dtype, device=x.device)
+        for row, (i, a, s, e) in enumerate(group):
+            out[i, :, s:e] = y[row, :, s - a:e - a]
+        if progress is not None:
+            progress(start + len(group), len(jobs))
+    assert out is not None
+    return out

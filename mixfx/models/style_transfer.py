@@ -1,18 +1,28 @@
-"""Mixing style transfer of stems with Φ and Ψ: tensor functions behind ``mixfx transfer``.
+"""Mixing style transfer with Φ and Ψ: the one inference object behind ``mixfx transfer``, the
+listening-test renderer and ``mixeval table2``.
 
-* :func:`normalize_inputs`: FX normalization of the input stems (official inference order), clamped.
-* :func:`embed_reference`: per-stem reference embeddings, averaged over segments.
-* :func:`interpolate_embeddings`: ``e = (1 − α)·e_A + α·e_B`` (α = 0: reference A, α = 1: B).
-* :func:`convert_stems`: Ψ on every stem in windows, joined without seams (:func:`apply_with_context`),
-  or cross-faded (:func:`mixfx.models.apply.apply_in_windows`) when asked or when the window is too
-  short for the cloner's reach.
-* :func:`mix_stems`: their sum.
+:class:`StyleTransfer` holds an FXencoder Φ, a MixFXcloner Ψ and optional FX-normalization features
+and runs ``y = Ψ(normalize(x), Φ(ref))`` on batches ``(B, 2, T)``:
 
-Why context windows: a window's output is wrong near its edges, where the TCN sees zero padding
-instead of the neighbouring audio. Giving every window ``context`` = the cloner's one-sided reach
-of extra samples on both sides and keeping only its centre reproduces one pass over the whole song
-exactly; a cross-fade only hides the edge errors (the official code joins non-overlapping
-zero-padded chunks, which clicks at every join).
+* :meth:`StyleTransfer.normalize`: FX normalization of the input rows (official inference order),
+  clamped to [−1, 1]; identity without features.
+* :meth:`StyleTransfer.embed`: reference embeddings, averaged over segments
+  (:func:`mixfx.models.apply.embed_in_segments`; references are only clamped, as in the official code).
+* :meth:`StyleTransfer.convert`: Ψ on every row in windows joined without seams
+  (:func:`mixfx.models.apply.apply_with_context`), or cross-faded
+  (:func:`mixfx.models.apply.apply_in_windows`) when asked or when the window is too short for the
+  cloner's reach. Rows peaking at or below ``silence_db`` give silence.
+* calling the object does all three.
+
+All windowing lives in :mod:`mixfx.models.apply`. Why context windows: a window's output is wrong
+near its edges, where the TCN sees zero padding instead of the neighbouring audio. Giving every
+window ``context`` = the cloner's one-sided reach of extra samples on both sides and keeping only its
+centre reproduces one pass over the whole song exactly; a cross-fade only hides the edge errors (the
+official code joins non-overlapping zero-padded chunks, which clicks at every join).
+
+Example:
+    >>> st = StyleTransfer(encoder, cloner, features)                      # doctest: +SKIP
+    >>> y = st(x, ref, stems=["vocals"] * len(x))                          # (B, 2, T) each
 """
 
 from __future__ import annotations
@@ -20,49 +30,194 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.models.apply import apply_in_windows, embed_in_segments
+from mixfx.models.apply import apply_in_windows, apply_with_context, cloner_context, embed_in_segments
 
 log = logging.getLogger(__name__)
+
+__all__ = ["INFERENCE_EFFECTS", "StyleTransfer", "interpolate_embeddings", "mix_stems", "normalization_rng"]
 
 INFERENCE_EFFECTS = ("loudness", "eq", "compression", "imager", "panning", "loudness")
 """The official inference normalization order; its ``imager`` step is our ``imager`` + ``panning``."""
 
 
-def normalize_inputs(stems: Mapping[str, torch.Tensor], features, *, song: str = "", seed: int = 0,
-                     effects=INFERENCE_EFFECTS) -> dict[str, torch.Tensor]:
-    """FX-normalize input stems (:func:`mixfx.fx.normalize.normalize_stem`), then clamp to [−1, 1].
+def normalization_rng(seed: int, song: str, stem: str) -> np.random.Generator:
+    """The generator of the Haas step of FX normalization for one (song, stem): independent of order."""
+    return np.random.default_rng([int(seed), zlib.crc32(song.encode("utf-8")), zlib.crc32(stem.encode("utf-8"))])
+
+
+def _batch(x: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != 2 or x.shape[-1] < 1:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise MixfxError(f"StyleTransfer: {name} must be stereo audio (batch, 2, samples), got {got}")
+    return x
+
+
+class StyleTransfer:
+    """``y = Ψ(normalize(x), Φ(ref))`` on batches of stereo stems, device-aware.
 
     Args:
-        stems: ``{stem: (2, T)}`` at 44.1 kHz.
-        features: :class:`mixfx.fx.normalize_io.FXNormFeatures`.
-        song, seed: seed the Haas step per song and stem (independent of processing order).
-        effects: normalization steps in order.
+        encoder: FXencoder Φ ``(n, 2, T) → (n, dim)`` (eval mode is set here).
+        cloner: MixFXcloner Ψ conditioned on ``dim``-d embeddings.
+        features: FX-normalization targets (:class:`mixfx.fx.normalize_io.FXNormFeatures`) for the
+            inputs; ``None`` feeds the inputs as they are.
+        segment: Ψ window in samples (official 2^19 ≈ 11.9 s).
+        overlap: ``None``: exact context windows when the kept centre ``segment − 2·reach`` is at
+            least a quarter of ``segment``, else cross-faded windows with overlap 0.5; a fraction in
+            [0, 1): cross-faded windows with that overlap.
+        reference_segment: piece length of the reference embedding (official 2^19).
+        batch_size: windows per network call.
+        silence_db: input rows peaking at or below this level (dBFS) give silence (not run through
+            Ψ); ``None`` converts every row.
+        effects: FX-normalization steps, in order.
+        seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
+        device: where the networks run (default: where Ψ's weights are). Results come back on the
+            input's device.
+
+    Raises:
+        MixfxError: the cloner's condition size differs from the encoder's embedding size, or bad settings.
     """
-    from mixfx.fx.normalize import normalize_stem
 
-    out = {}
-    for stem, x in stems.items():
-        rng = np.random.default_rng([int(seed), zlib.crc32(song.encode("utf-8")), zlib.crc32(stem.encode("utf-8"))])
-        out[stem] = normalize_stem(x, stem, features, sample_rate=SAMPLE_RATE, rng=rng, effects=effects).clamp(-1, 1)
-    return out
+    def __init__(self, encoder: torch.nn.Module | None, cloner: torch.nn.Module, features=None, *,
+                 segment: int = 2**19, overlap: float | None = None, reference_segment: int = 2**19,
+                 batch_size: int = 1, silence_db: float | None = -60.0,
+                 effects: Sequence[str] = INFERENCE_EFFECTS, seed: int = 0, device=None) -> None:
+        if segment < 1 or reference_segment < 1 or batch_size < 1:
+            raise MixfxError(f"StyleTransfer: segment, reference_segment and batch_size must be ≥ 1, got "
+                             f"{segment}, {reference_segment}, {batch_size}")
+        if overlap is not None and not 0 <= overlap < 1:
+            raise MixfxError(f"StyleTransfer: overlap must be in [0, 1) or None, got {overlap}")
+        cond = getattr(getattr(cloner, "config", None), "cond_dim", None)
+        dim = getattr(encoder, "dim", None)
+        if encoder is not None and cond is not None and dim is not None and cond != dim:
+            raise MixfxError(f"StyleTransfer: the MixFXcloner is conditioned on {cond}-d embeddings but the FXencoder "
+                             f"gives {dim}-d ones; use the encoder it was trained with")
+        self.encoder = encoder.eval() if encoder is not None else None
+        self.cloner = cloner.eval()
+        self.features = features
+        self.segment, self.overlap, self.reference_segment = int(segment), overlap, int(reference_segment)
+        self.batch_size, self.silence_db = int(batch_size), silence_db
+        self.effects, self.seed = tuple(effects), int(seed)
+        self.device = torch.device(device) if device is not None else next(cloner.parameters()).device
 
+    # ------------------------------------------------------------------------------------------ stages
 
-def embed_reference(stems: Mapping[str, torch.Tensor], encoder: torch.nn.Module, *, segment: int = 2**19,
-                    batch_size: int = 1, device=None) -> dict[str, torch.Tensor]:
-    """Per-stem reference embeddings ``{stem: (dim,)}``: segment-averaged Φ of the clamped stems."""
-    out = {}
-    for stem, x in stems.items():
-        if not torch.any(x):
-            log.warning("reference stem %s is silent; its embedding describes silence", stem)
-        out[stem] = embed_in_segments(encoder, x.clamp(-1, 1), segment, batch_size=batch_size, device=device).cpu()
-    return out
+    def normalize(self, x: torch.Tensor, stems: Sequence[str], keys: Sequence[str] | None = None) -> torch.Tensor:
+        """FX-normalize every row (:func:`mixfx.fx.normalize.normalize_stem`), then clamp to [−1, 1].
+
+        Args:
+            x: ``(B, 2, T)``.
+            stems: the stem kind of each row (a key of the features).
+            keys: a name per row (e.g. the song) that seeds its Haas step; default ``""``.
+
+        Returns:
+            ``x`` unchanged without features, else the normalized rows ``(B, 2, T)`` float32.
+        """
+        _batch(x, "x")
+        if self.features is None:
+            return x
+        from mixfx.fx.normalize import normalize_stem
+
+        if len(stems) != x.shape[0] or (keys is not None and len(keys) != x.shape[0]):
+            raise MixfxError(f"StyleTransfer.normalize: {x.shape[0]} rows but {len(stems)} stem names")
+        keys = keys if keys is not None else [""] * x.shape[0]
+        return torch.stack([
+            normalize_stem(x[i], stems[i], self.features, sample_rate=SAMPLE_RATE,
+                           rng=normalization_rng(self.seed, keys[i], stems[i]), effects=self.effects).clamp(-1, 1)
+            for i in range(x.shape[0])
+        ])
+
+    def embed(self, reference: torch.Tensor) -> torch.Tensor:
+        """Segment-averaged Φ of the clamped reference rows: ``(B, 2, T) → (B, dim)`` on ``reference``'s device."""
+        if self.encoder is None:
+            raise MixfxError("StyleTransfer: no FXencoder to embed references with")
+        _batch(reference, "reference")
+        for i in torch.nonzero(~reference.flatten(1).any(dim=1)).flatten().tolist():
+            log.warning("reference row %d is silent; its embedding describes silence", i)
+        return embed_in_segments(self.encoder, reference.clamp(-1, 1), self.reference_segment,
+                                 batch_size=self.batch_size, device=self.device)
+
+    def convert(self, x: torch.Tensor, embedding: torch.Tensor,
+                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Ψ on every row of ``x`` ``(B, 2, T)`` conditioned on ``embedding`` ``(B, dim)``; ``(B, 2, T)`` float32.
+
+        Rows at or below ``silence_db`` peak come back silent; ``progress(done, total)`` counts windows.
+        """
+        _batch(x, "x")
+        if embedding.ndim != 2 or embedding.shape[0] != x.shape[0]:
+            raise MixfxError(f"StyleTransfer.convert: expected ({x.shape[0]}, dim) embeddings, got {tuple(embedding.shape)}")
+        xf = x.to(torch.float32)
+        peak = xf.abs().amax(dim=(1, 2)).cpu()
+        active = [k for k in range(x.shape[0])
+                  if self.silence_db is None or 20 * math.log10(max(float(peak[k]), 1e-12)) > self.silence_db]
+        for k in sorted(set(range(x.shape[0])) - set(active)):
+            log.info("row %d is silent (peak ≤ %s dBFS): output is silence", k, self.silence_db)
+        out = torch.zeros_like(xf)
+        if not active:
+            return out
+        conds = embedding[active].to(device=self.device, dtype=torch.float32)
+        cloner = self.cloner
+
+        def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            return cloner(chunks, conds[index])
+
+        context = cloner_context(cloner)
+        overlap = self.overlap
+        rows = xf[active]
+        with torch.no_grad():
+            if overlap is None and (x.shape[-1] <= self.segment or 4 * (self.segment - 2 * context) >= self.segment):
+                y = apply_with_context(fn, rows, window=self.segment, context=context, batch_size=self.batch_size,
+                                       device=self.device, progress=progress)
+            else:
+                if overlap is None:
+                    overlap = 0.5
+                    log.warning("segment %d is too short for the cloner's reach (%d samples each side): windows are "
+                                "cross-faded with overlap 0.5 and differ slightly from one pass", self.segment, context)
+                y = apply_in_windows(fn, rows, window=self.segment, overlap=overlap, batch_size=self.batch_size,
+                                     device=self.device, with_index=True, progress=progress or False)
+        out[active] = y.to(device=out.device, dtype=torch.float32)
+        return out
+
+    def __call__(self, x: torch.Tensor, reference: torch.Tensor | None = None, *, embedding: torch.Tensor | None = None,
+                 stems: Sequence[str] | None = None, keys: Sequence[str] | None = None) -> torch.Tensor:
+        """``Ψ(normalize(x), Φ(reference))`` (or a given ``embedding``); ``stems`` is needed with features."""
+        if (reference is None) == (embedding is None):
+            raise MixfxError("StyleTransfer: give exactly one of reference and embedding")
+        if self.features is not None:
+            if stems is None:
+                raise MixfxError("StyleTransfer: the stem kind of every row (stems=...) is needed for FX normalization")
+            x = self.normalize(x, stems, keys)
+        e = self.embed(reference) if embedding is None else embedding
+        return self.convert(x, e)
+
+    # ------------------------------------------------------------------------------------------ stems
+
+    def embed_stems(self, stems: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{stem: (2, T)} → {stem: (dim,)}`` on the CPU (stems of different lengths allowed)."""
+        return {s: self.embed(x[None])[0].cpu() for s, x in stems.items()}
+
+    def convert_stems(self, stems: Mapping[str, torch.Tensor], embeddings: Mapping[str, torch.Tensor], *,
+                      song: str = "", progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+        """Normalize (with features) and convert equal-length stems ``{stem: (2, T)}``, all in one batch.
+
+        Returns ``{stem: (2, T)}`` float32 on the CPU.
+        """
+        names = list(stems)
+        missing = [s for s in names if s not in embeddings]
+        if missing:
+            raise MixfxError(f"convert_stems: no reference embedding for stem(s) {', '.join(missing)}")
+        x = torch.stack([stems[s].to(torch.float32).cpu() for s in names])
+        if self.features is not None:
+            x = self.normalize(x, names, [song] * len(names))
+        e = torch.stack([embeddings[s].reshape(-1) for s in names])
+        y = self.convert(x, e, progress=progress).cpu()
+        return {s: y[k] for k, s in enumerate(names)}
 
 
 def interpolate_embeddings(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor],
@@ -77,121 +232,6 @@ def interpolate_embeddings(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.
     if set(a) != set(b):
         raise MixfxError(f"interpolation: references have different stems {sorted(a)} and {sorted(b)}")
     return {s: (1.0 - alpha) * a[s] + alpha * b[s] for s in a}
-
-
-def cloner_context(cloner: torch.nn.Module) -> int:
-    """Samples of context a MixFXcloner output sample needs on either side (max of its left/right reach)."""
-    left = sum(block.pad[0] for block in cloner.blocks)
-    right = sum(block.pad[1] for block in cloner.blocks)
-    return max(left, right)
-
-
-def apply_with_context(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, *, window: int,
-                       context: int, batch_size: int = 1, device=None,
-                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """Run ``fn`` on ``window``-sample windows and keep each one's centre (overlap-save).
-
-    Window ``k`` covers its core ``[k·c, (k+1)·c)``, ``c = window − 2·context``, plus ``context``
-    samples on each side (shifted inwards at the ends of the signal, so every window has the same
-    length and none is padded). For any ``fn`` whose output at a sample depends only on inputs at
-    most ``context`` samples away (a TCN with that reach), the result equals ``fn`` on the whole
-    signal at once: the joins are seamless by construction.
-
-    Args:
-        fn: ``(chunks (n, C, w), index (n,)) → (n, C_out, w)``; ``index`` is each row's item in ``x``.
-        x: ``(B, C, T)``.
-        window: window length ``w`` (> 2·context unless ``T ≤ w``).
-        context: reach of ``fn`` in samples.
-        batch_size: windows per call.
-        device: where ``fn`` runs; the result is assembled on ``x.device``.
-        progress: callback ``(done, total)`` in windows.
-
-    Returns:
-        ``(B, C_out, T)``.
-    """
-    b, _, length = x.shape
-    device = torch.device(device) if device is not None else x.device
-    if length <= window:
-        jobs = [(i, 0, 0, length) for i in range(b)]
-        width = length
-    else:
-        core = window - 2 * context
-        if core < 1:
-            raise MixfxError(f"apply_with_context: window {window} leaves no core for context {context} on each side")
-        width = window
-        jobs = [(i, min(max(s - context, 0), length - window), s, min(s + core, length))
-                for s in range(0, length, core) for i in range(b)]
-    out: torch.Tensor | None = None
-    for start in range(0, len(jobs), batch_size):
-        group = jobs[start:start + batch_size]
-        chunks = torch.stack([x[i, :, a:a + width] for i, a, _, _ in group]).to(device)
-        index = torch.tensor([i for i, _, _, _ in group], dtype=torch.long, device=device)
-        y = fn(chunks, index).to(x.device)
-        if out is None:
-            out = torch.zeros(b, y.shape[1], length, dtype=y.dtype, device=x.device)
-        for row, (i, a, s, e) in enumerate(group):
-            out[i, :, s:e] = y[row, :, s - a:e - a]
-        if progress is not None:
-            progress(start + len(group), len(jobs))
-    assert out is not None
-    return out
-
-
-def convert_stems(stems: Mapping[str, torch.Tensor], embeddings: Mapping[str, torch.Tensor], cloner: torch.nn.Module,
-                  *, segment: int = 2**19, overlap: float | None = None, batch_size: int = 1,
-                  silence_db: float | None = -60.0, device=None,
-                  progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
-    """Convert every stem with Ψ conditioned on its reference embedding.
-
-    Args:
-        stems: ``{stem: (2, T)}`` (already normalized when that is wanted), all the same length.
-        embeddings: ``{stem: (dim,)}`` for every stem of ``stems``.
-        cloner: a :class:`~mixfx.models.cloner.MixFXCloner` in eval mode.
-        segment: window length in samples.
-        overlap: ``None``: context windows (exact) when the kept centre ``segment − 2·reach`` is
-            at least a quarter of ``segment`` (at most 4× the work of one pass), else cross-faded
-            windows with overlap 0.5; a fraction in [0, 1): cross-faded windows with that overlap.
-        batch_size: windows per Ψ call.
-        silence_db: stems peaking at or below this level (dBFS) are output as silence (not run
-            through Ψ); ``None`` converts every stem.
-        device: where Ψ runs (default: where its weights are).
-        progress: callback ``(done, total)`` in windows.
-
-    Returns:
-        ``{stem: (2, T)}`` float32 on the CPU, in [−1, 1].
-    """
-    names = list(stems)
-    missing = [s for s in names if s not in embeddings]
-    if missing:
-        raise MixfxError(f"convert_stems: no reference embedding for stem(s) {', '.join(missing)}")
-    x = torch.stack([stems[s].to(torch.float32).cpu() for s in names])
-    peak = x.abs().amax(dim=(1, 2))
-    active = [k for k in range(len(names))
-              if silence_db is None or 20 * math.log10(max(float(peak[k]), 1e-12)) > silence_db]
-    for k in set(range(len(names))) - set(active):
-        log.info("stem %s is silent (peak ≤ %s dBFS): output is silence", names[k], silence_db)
-    out = torch.zeros_like(x)
-    if active:
-        device = torch.device(device) if device is not None else next(cloner.parameters()).device
-        conds = torch.stack([embeddings[names[k]].reshape(-1) for k in active]).to(device=device, dtype=torch.float32)
-
-        def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-            return cloner(chunks, conds[index])
-
-        context = cloner_context(cloner)
-        with torch.no_grad():
-            if overlap is None and (x.shape[-1] <= segment or 4 * (segment - 2 * context) >= segment):
-                y = apply_with_context(fn, x[active], window=segment, context=context,
-                                       batch_size=batch_size, device=device, progress=progress)
-            else:
-                if overlap is None:
-                    overlap = 0.5
-                    log.warning("segment %d is too short for the cloner's reach (%d samples each side): windows are "
-                                "cross-faded with overlap 0.5 and differ slightly from one pass", segment, context)
-                y = apply_in_windows(fn, x[active], window=segment, overlap=overlap, batch_size=batch_size,
-                                     device=device, with_index=True, progress=progress or False)
-        out[active] = y.float().cpu()
-    return {s: out[k] for k, s in enumerate(names)}
 
 
 def mix_stems(stems: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -6,7 +6,7 @@ panning, loudness; then clamped to [−1, 1]), convert each stem with the MixFXc
 the FXencoder embedding of the same stem of the reference, and write the converted stems and their
 sum. Reference stems are not normalized, only clamped (as in the official code).
 
-The tensor work is in :mod:`mixfx.models.style_transfer`, finding songs in
+The tensor work is :class:`mixfx.models.style_transfer.StyleTransfer`, finding songs in
 :mod:`mixfx.pipelines.transfer_songs`, separation in :mod:`mixfx.models.separation`.
 
 Differences from the official inference, on purpose:
@@ -41,9 +41,8 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import save_audio
-from mixfx.models.style_transfer import (
-    INFERENCE_EFFECTS, convert_stems, embed_reference, interpolate_embeddings, mix_stems, normalize_inputs,
-)
+from mixfx.models.loading import load_models, resolve_device
+from mixfx.models.style_transfer import INFERENCE_EFFECTS, StyleTransfer, interpolate_embeddings, mix_stems
 from mixfx.pipelines.transfer_songs import SongSource, as_song, list_songs, load_stems, match_references
 
 log = logging.getLogger(__name__)
@@ -115,34 +114,6 @@ class TransferResult:
 
 
 # ----------------------------------------------------------------------------------------- whole pipeline
-
-
-def load_models(encoder_path: str | os.PathLike, cloner_path: str | os.PathLike, *, device=None):
-    """Load an FXencoder and a MixFXcloner (ours or official) on ``device`` and check they fit together.
-
-    Raises:
-        MixfxError: unreadable checkpoints, wrong kinds, or cloner ``cond_dim`` ≠ encoder ``dim``.
-    """
-    from mixfx.models.official import load_official_cloner, load_official_encoder
-
-    encoder = load_official_encoder(encoder_path, map_location=device)
-    cloner = load_official_cloner(cloner_path, map_location=device)
-    if cloner.config.cond_dim != encoder.dim:
-        raise MixfxError(f"{cloner_path}: the MixFXcloner is conditioned on {cloner.config.cond_dim}-d embeddings, but "
-                         f"the FXencoder {encoder_path} gives {encoder.dim}-d ones; use the encoder it was trained with")
-    return encoder.eval(), cloner.eval()
-
-
-def _device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise MixfxError(f"device: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MixfxError(f"device {device}: CUDA is not available here; use cpu")
-    return device
 
 
 def transfer(
@@ -220,8 +191,11 @@ def transfer(
     else:
         log.warning("no FX normalization features: input stems go to the cloner as they are "
                     "(it was trained on FX-normalized stems; pass features unless the input is normalized)")
-    device = _device(device)
+    device = resolve_device(device)
     enc, psi = load_models(encoder, cloner, device=device)
+    model = StyleTransfer(enc, psi, fx, segment=config.segment, overlap=config.overlap,
+                          reference_segment=config.reference_segment, batch_size=config.batch_size,
+                          silence_db=config.silence_db, effects=config.effects, seed=config.seed, device=device)
     separator = None
     if mixtures:
         from mixfx.models.separation import load_separator
@@ -240,8 +214,7 @@ def transfer(
     def embedding(ref: SongSource) -> dict[str, torch.Tensor]:
         if ref.path not in cache:
             stems = load_stems(ref, separator=separator, min_seconds=config.min_seconds)
-            cache[ref.path] = embed_reference(stems, enc, segment=config.reference_segment,
-                                              batch_size=config.batch_size, device=device)
+            cache[ref.path] = model.embed_stems(stems)
         return cache[ref.path]
 
     def ticker(amount: float) -> Callable[[int, int], None]:
@@ -264,11 +237,7 @@ def transfer(
         if "B" in refs:
             e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
         stems = load_stems(song, separator=separator, min_seconds=config.min_seconds, progress=ticker(length))
-        if fx is not None:
-            stems = normalize_inputs(stems, fx, song=song.name, seed=config.seed, effects=config.effects)
-        converted = convert_stems(stems, e, psi, segment=config.segment, overlap=config.overlap,
-                                  batch_size=config.batch_size, silence_db=config.silence_db, device=device,
-                                  progress=ticker(length))
+        converted = model.convert_stems(stems, e, song=song.name, progress=ticker(length))
         results.append(_write_song(folder, converted, song, config, record={
             "input": str(song.path), "reference": str(refs["A"][song.name].path),
             "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
