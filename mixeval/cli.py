@@ -210,6 +210,46 @@ def disentangle(
                f"(embedding {t['embed']:.1f} s, metrics {t['metrics']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")
 
 
+@app.command("table2")
+def table2(
+    data: Annotated[Path, typer.Option("--data", help="Dataset (MUSDB18-HQ layout; the paper uses the FX-normalized test split).")],
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="A row LABEL=ENCODER.pt,CLONER.pt (repeatable; ours or the official FXencoder_ps.pt / MixFXcloner_ps.pt).")] = None,
+    evaluator: Annotated[Optional[Path], typer.Option(help="FXencoder of the λ·ΔΦ columns (paper: Φp.s.; default: the first model's encoder).")] = None,
+    separator: Annotated[Optional[Path], typer.Option(help="torchaudio HDemucs state dict: adds the 'separated stems' row (first model) and its SDR.")] = None,
+    items: Annotated[Optional[Path], typer.Option(help="items.json of an earlier run: evaluate exactly those items.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/table2"),
+    examples: Annotated[Optional[int], typer.Option(help="Items (each: four stems and their sum; default 50, --quick 4).")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Segment length of input and reference (default 11.8 s, --quick 3 s).")] = None,
+    reference: Annotated[str, typer.Option(help="same-song (default; as Ψ is trained) or other-song references.")] = "same-song",
+    seed: Annotated[int, typer.Option(help="Seed of segments and FX configurations.")] = 0,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    quick: Annotated[bool, typer.Option("--quick", help="CPU smoke size: 4 items of 3 s (explicit options win).")] = False,
+    dsp_baseline: Annotated[bool, typer.Option("--dsp-baseline/--no-dsp-baseline", help="Add the model-free feature-matching row.")] = True,
+    save_audio: Annotated[bool, typer.Option("--save-audio", help="Also write x, ref, gt and every row's y as WAV under OUT/audio/.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Items per FX / network call.")] = 4,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast of the networks on CUDA.")] = False,
+    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb (default: built-in synthetic bank).")] = None,
+) -> None:
+    """Table 2 (paper §3.4.1): how close Ψ's output gets to the reference's mixing style, with model-free rows."""
+    from mixeval.pipelines.table2 import Table2Config, parse_model_spec, run_table2
+    from mixeval.transfer_set import TransferSetConfig
+
+    with user_errors():
+        specs = [parse_model_spec(m) for m in (model or ())]
+        base = TransferSetConfig(examples=4, seconds=3.0) if quick else TransferSetConfig()
+        ev = TransferSetConfig(examples=examples if examples is not None else base.examples,
+                               seconds=seconds if seconds is not None else base.seconds,
+                               reference=reference, split=split, seed=seed)
+        cfg = Table2Config(evalset=ev, batch_size=batch_size, device=device, dsp_baseline=dsp_baseline, autocast=bf16)
+        res = run_table2(data, out, models=specs, evaluator=evaluator, separator=separator, items=items, config=cfg,
+                         ir_dir=ir_dir, save_audio=save_audio, progress=sys.stderr.isatty())
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(res.markdown)
+    typer.echo(f"wrote {len(res.files)} files to {out} in {res.timings['total']:.1f} s")
+
+
 @app.command("reproduce")
 def reproduce(
     out: Annotated[Path, typer.Argument(help="Output folder (data, features, normalized data, runs, transfer, reports, summary.md).")],

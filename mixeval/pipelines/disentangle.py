@@ -37,6 +37,7 @@ from mixeval.evalset import (
     load_segments, plan_segments, render_items, sample_item_set, Segment,
 )
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
+from mixeval.outputs import staged_outputs
 from mixeval.pipelines.disentangle_embed import (
     BASELINES, Cache, ProgressBars, Representation, build_representations, digest, embed_batch, resolve_device,
 )
@@ -343,9 +344,8 @@ def _note(cfg: DisentangleConfig, normalized: bool) -> str:
 
 def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> list[Path]:
     ev = cfg.evalset
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".disentangle.", suffix=".tmp", dir=out_dir))
-    try:
+    with staged_outputs(out_dir, replace_folders=("factors",), prefix=".disentangle.") as staged:
+        staging = staged.folder
         write_table1(table, staging / "table1", note=_note(cfg, normalized))
         with atomic_write(staging / "scores.csv", "w", encoding="utf-8", newline="") as f:
             detail.to_csv(f, index=False, lineterminator="\n")
@@ -369,17 +369,7 @@ def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail,
                "fx_normalized": normalized, "fingerprint": fingerprint, "timings_s": times}
         with atomic_write(staging / "run.json", "w", encoding="utf-8") as f:
             json.dump(run, f, indent=1, default=str)
-        files = []
-        if (staging / "factors").is_dir() and (out_dir / "factors").exists():
-            shutil.rmtree(out_dir / "factors")
-        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            target = out_dir / path.relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-            files.append(target)
-        return files
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return staged.files
 
 
 def _figures(folder: Path, cfg: DisentangleConfig, reps, fig_sets, emb) -> None:

@@ -1,0 +1,482 @@
+"""``mixeval table2``: the objective style-transfer evaluation of Koo et al. §3.4.1 (Table 2) and more.
+
+Steps: check every input (models, evaluator, separator, dataset, output folder) before any work →
+draw the item set (:mod:`mixeval.transfer_set`) or reload it from a manifest → render x, ref and gt
+→ the outputs ``y`` of every row (``Input``: x; ``oracle``: gt; the model-free ``DSP baseline``
+(:mod:`mixeval.dsp_baseline`); one row per ``--model``; ``separated stems`` with a separator) →
+the per-example measures (:mod:`mixeval.metrics.style`) of every row, for single stems (every stem
+of every item) and multitracks (sums of the stems) → means with 95 % bootstrap CIs, Wilcoxon
+signed-rank tests of every row against ``Input`` (Bonferroni over rows × columns) → ``table2.{csv,
+md,tex}``, ``examples.csv``, ``items.json`` (the manifest), ``run.json``, ``fig_table2.{png,pdf}``
+and, with ``save_audio``, every signal as WAV. Result files are published together at the end.
+
+Every row shares the rendered items and the evaluator's embeddings of ``ref`` and ``gt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mixeval.errors import MixevalError
+from mixeval.metrics import style as M
+from mixeval.outputs import staged_outputs
+from mixeval.transfer_set import (
+    TransferSet, TransferSetConfig, check_songs, iter_batches, load_manifest, render_transfer_set,
+    sample_transfer_set, save_manifest,
+)
+from mixfx import SAMPLE_RATE, STEMS
+from mixfx.io.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["COLUMNS", "ModelSpec", "Table2Config", "Table2Result", "parse_model_spec", "run_table2"]
+
+COLUMNS = {
+    "lmss_lr": "L_MSS left&right", "lmss_ms": "L_MSS mid&side", "dphi_y_ref": "λ·ΔΦ y–ref", "dphi_y_gt": "λ·ΔΦ y–gt",
+    "mrstft": "MRSTFT", "rms_db": "RMS err (dB)", "crest_db": "crest err (dB)", "width": "width err",
+    "imbalance": "imbalance err", "bark_db": "Bark err (dB)", "loudness_lu": "loudness err (LU)",
+}
+"""Column id → display name; every column is lower-is-better, y against gt except ``dphi_y_ref``."""
+CASES = ("multitrack", "stem")
+INPUT, ORACLE, DSP, SEPARATED = "Input", "oracle", "DSP baseline", "separated stems"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One ``--model LABEL=ENCODER.pt,CLONER.pt`` row."""
+
+    label: str
+    encoder: Path
+    cloner: Path
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """``"LABEL=ENCODER.pt,CLONER.pt"`` → :class:`ModelSpec` (one-line error otherwise)."""
+    label, sep, paths = text.partition("=")
+    parts = [p.strip() for p in paths.split(",")]
+    if not sep or not label.strip() or len(parts) != 2 or not all(parts):
+        raise MixevalError(f"--model {text!r}: expected LABEL=ENCODER.pt,CLONER.pt")
+    return ModelSpec(label.strip(), Path(parts[0]), Path(parts[1]))
+
+
+@dataclass(frozen=True)
+class Table2Config:
+    """Settings of :func:`run_table2`.
+
+    Attributes:
+        evalset: the item set (:class:`mixeval.transfer_set.TransferSetConfig`).
+        batch_size: items per FX / network call.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        bootstrap: bootstrap resamples of the 95 % CIs.
+        alpha: significance level after Bonferroni correction.
+        dsp_baseline: include the model-free DSP baseline row.
+        autocast: bf16 autocast of Ψ and Φ on CUDA.
+    """
+
+    evalset: TransferSetConfig = TransferSetConfig()
+    batch_size: int = 4
+    device: str = "auto"
+    bootstrap: int = 1000
+    alpha: float = 0.05
+    dsp_baseline: bool = True
+    autocast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise MixevalError(f"--batch-size: expected ≥ 1, got {self.batch_size}")
+        if self.bootstrap < 100:
+            raise MixevalError(f"bootstrap: expected ≥ 100 resamples, got {self.bootstrap}")
+        if not 0 < self.alpha < 1:
+            raise MixevalError(f"--alpha: expected in (0, 1), got {self.alpha}")
+
+    @classmethod
+    def quick(cls, **changes) -> "Table2Config":
+        """CPU smoke size: 4 items of 3 s."""
+        ev = changes.pop("evalset", TransferSetConfig(examples=4, seconds=3.0))
+        return cls(evalset=ev, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Table2Result:
+    """What :func:`run_table2` computed and wrote."""
+
+    table: pd.DataFrame
+    examples: pd.DataFrame
+    markdown: str
+    files: list[Path]
+    notes: list[str]
+    floor: dict[str, float]
+    sdr: dict[str, float]
+    timings: dict[str, float]
+
+
+# ----------------------------------------------------------------------------------------- checks
+
+
+def _check_out(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MixevalError(f"{out_dir}: --out exists and is not a folder")
+    probe = out_dir
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise MixevalError(f"{out_dir}: cannot write here ({probe} is not writable)")
+
+
+def _load_rows(models: Sequence[ModelSpec], device):
+    from mixfx.models.loading import load_models
+
+    labels = [m.label for m in models]
+    for reserved in (INPUT, ORACLE, DSP, SEPARATED):
+        if reserved in labels:
+            raise MixevalError(f"--model {reserved}=...: {reserved!r} is a built-in row; choose another label")
+    if len(set(labels)) != len(labels):
+        raise MixevalError(f"--model: repeated label in {labels}")
+    loaded = []
+    for m in models:
+        for p in (m.encoder, m.cloner):
+            if not p.is_file():
+                raise MixevalError(f"--model {m.label}: {p}: no such file")
+        loaded.append((m, *load_models(m.encoder, m.cloner, device=device)))
+    return loaded
+
+
+def _load_evaluator(path: Path | None, loaded, device):
+    from mixeval.pipelines.disentangle_embed import load_encoder
+
+    if path is None:
+        if not loaded:
+            return None, None
+        return loaded[0][1], f"the encoder of --model {loaded[0][0].label} ({loaded[0][0].encoder})"
+    if not Path(path).is_file():
+        raise MixevalError(f"--evaluator {path}: no such file")
+    rep = load_encoder(path)
+    return rep.module.to(device).eval(), str(path)
+
+
+# ----------------------------------------------------------------------------------------- work
+
+
+def _autocast(device: torch.device, on: bool):
+    import contextlib
+
+    if on and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _embed(encoder, x: torch.Tensor, device, batch_size: int, autocast: bool) -> torch.Tensor:
+    out = []
+    for sel in iter_batches(len(x), batch_size):
+        with _autocast(device, autocast):
+            out.append(encoder(x[sel].to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def _convert(model, x: torch.Tensor, ref: torch.Tensor, device, batch_size: int, autocast: bool) -> torch.Tensor:
+    out = []
+    for sel in iter_batches(len(x), batch_size):
+        with _autocast(device, autocast):
+            out.append(model.convert(x[sel], model.embed(ref[sel])).float().cpu())
+    return torch.cat(out)
+
+
+def _cases(y: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stem outputs ``{stem: (N, 2, T)}`` → ``{"multitrack": (N, 2, T), "stem": (4N, 2, T)}``."""
+    return {"multitrack": sum(y[s] for s in STEMS), "stem": torch.cat([y[s] for s in STEMS])}
+
+
+def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) -> dict[str, np.ndarray]:
+    out = {f"lmss_{k}": v for k, v in zip(("lr", "ms"), M.lmss_terms(y, gt).values())}
+    nan = np.full(len(y), np.nan)
+    out["dphi_y_ref"] = M.embedding_distance(e_y, e_ref) if e_y is not None else nan
+    out["dphi_y_gt"] = M.embedding_distance(e_y, e_gt) if e_y is not None else nan
+    out["mrstft"] = M.mrstft(y, gt)
+    out.update(M.audio_feature_errors(y, gt, features=gt_features))
+    out["loudness_lu"] = M.loudness_error(y, gt)
+    return out
+
+
+def _bootstrap_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    v = values[np.isfinite(values)]
+    if v.size < 2 or np.ptp(v) == 0:
+        m = float(v.mean()) if v.size else float("nan")
+        return m, m
+    res = bootstrap((v,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile",
+                    rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _summary(examples: pd.DataFrame, rows: list[str], cfg: Table2Config) -> pd.DataFrame:
+    from scipy.stats import wilcoxon
+
+    records = []
+    for r_i, row in enumerate(rows):
+        for c_i, case in enumerate(CASES):
+            sub = examples[(examples["row"] == row) & (examples["case"] == case)].sort_values(["stem", "item"])
+            base = examples[(examples["row"] == INPUT) & (examples["case"] == case)].sort_values(["stem", "item"])
+            for k, col in enumerate(COLUMNS):
+                v = sub[col].to_numpy(dtype=float)
+                lo, hi = _bootstrap_ci(v, cfg.bootstrap, seed=cfg.evalset.seed * 7919 + r_i * 131 + c_i * 17 + k)
+                p = float("nan")
+                if row != INPUT and np.isfinite(v).all() and len(v) == len(base):
+                    d = v - base[col].to_numpy(dtype=float)
+                    if np.any(d != 0):
+                        p = float(wilcoxon(v, base[col].to_numpy(dtype=float), zero_method="wilcox").pvalue)
+                    else:
+                        p = 1.0
+                records.append({"row": row, "case": case, "column": col, "mean": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+                                "ci_low": lo, "ci_high": hi, "n": int(np.isfinite(v).sum()), "p_wilcoxon": p})
+    df = pd.DataFrame(records)
+    tested = df["p_wilcoxon"].notna()
+    n_tests = int(tested.sum())
+    df["p_bonferroni"] = np.where(tested, np.minimum(df["p_wilcoxon"] * max(n_tests, 1), 1.0), np.nan)
+    base = df[df["row"] == INPUT].set_index(["case", "column"])["mean"]
+    better = df.apply(lambda r: r["mean"] < base.get((r["case"], r["column"]), np.nan), axis=1)
+    df["beats_input"] = tested & (df["p_bonferroni"] < cfg.alpha) & better
+    return df
+
+
+def _sdr(reference: torch.Tensor, estimate: torch.Tensor) -> np.ndarray:
+    """Mean over channels of BSS-Eval SDR (fast_bss_eval, 512-tap filter) per example, dB."""
+    import fast_bss_eval
+
+    out = []
+    for r, e in zip(reference.double().numpy(), estimate.double().numpy()):
+        out.append(np.mean([float(fast_bss_eval.sdr(r[c:c + 1], e[c:c + 1], clamp_db=100)[0]) for c in range(r.shape[0])]))
+    return np.array(out)
+
+
+def run_table2(
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    models: Sequence[ModelSpec] = (),
+    evaluator: str | os.PathLike | None = None,
+    separator: str | os.PathLike | None = None,
+    items: str | os.PathLike | None = None,
+    config: Table2Config | None = None,
+    ir_dir: str | os.PathLike | None = None,
+    save_audio: bool = False,
+    progress: bool | Callable[[str, int, int], None] = False,
+) -> Table2Result:
+    """Table 2 of Koo et al. for the given style-transfer models, plus the model-free rows.
+
+    Args:
+        data: dataset in the MUSDB18-HQ layout (the paper: FX-normalized; its ``test`` split is used).
+        out_dir: results folder (default of the CLI: ``reports/table2``).
+        models: one row per (label, FXencoder, MixFXcloner); ours or official checkpoints.
+        evaluator: the FXencoder of the ΔΦ columns (paper: Φp.s.); default: the first model's encoder;
+            without models and evaluator the ΔΦ columns are empty.
+        separator: torchaudio HDemucs state dict for the ``separated stems`` row (first model).
+        items: a manifest written by an earlier run (``items.json``) to evaluate exactly those items.
+        config: sizes and settings.
+        ir_dir: impulse responses of the reverb (default: the built-in synthetic bank).
+        save_audio: also write x, ref, gt and every row's y as WAV under ``audio/``.
+        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+
+    Raises:
+        MixevalError / MixfxError: any bad input, before work starts (one line each).
+    """
+    from mixeval.pipelines.disentangle_embed import ProgressBars, file_sha256, resolve_device
+    from mixfx.data.musdb import MultitrackSegments
+    from mixfx.fx.chain import FXManipulator
+    from mixfx.fx.ir import load_ir_folder
+    from mixfx.models.style_transfer import StyleTransfer, normalization_rng
+    from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
+
+    cfg = config or Table2Config()
+    t0 = time.perf_counter()
+    times: dict[str, float] = {}
+    out_dir = Path(out_dir)
+    _check_out(out_dir)
+    device = resolve_device(cfg.device)
+    if separator is not None and not Path(separator).is_file():
+        raise MixevalError(f"--separator {separator}: no such file")
+    if separator is not None and not models:
+        raise MixevalError("--separator needs a --model: the separated stems are converted with the first model")
+    loaded = _load_rows(models, device)
+    eval_encoder, eval_source = _load_evaluator(Path(evaluator) if evaluator is not None else None, loaded, device)
+    sep = None
+    if separator is not None:
+        from mixfx.models.separation import load_separator
+
+        sep = load_separator(separator, device=device, batch_size=cfg.batch_size)
+    ev = cfg.evalset
+    dataset = MultitrackSegments(data, ev.split, silence_threshold_db=ev.silence_threshold_db, min_active=ev.min_active)
+    if not dataset.songs:
+        raise MixevalError(f"{data}: no songs in the {ev.split!r} split")
+    chain = FXManipulator(ir_bank=load_ir_folder(ir_dir) if ir_dir else None)
+    if items is not None:
+        tset = load_manifest(items, chain)
+        ev = tset.config
+        cfg = dataclasses.replace(cfg, evalset=ev)
+        check_songs(tset, dataset, where=str(items))
+    else:
+        tset = sample_transfer_set(dataset, chain, ev)
+    notes = []
+    if not is_fx_normalized(data):
+        notes.append(f"{data} is not FX-normalized (no {NORMALIZATION_RECORD}); the paper evaluates on the FX-normalized test split")
+    if eval_encoder is None:
+        notes.append("no --evaluator and no --model: the λ·ΔΦ columns are empty")
+    if separator is None:
+        notes.append("no --separator: the 'separated stems' row is skipped")
+    bars = ProgressBars(progress)
+    times["setup"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    audio = render_transfer_set(tset, dataset, chain, batch_size=cfg.batch_size, device=device)
+    times["render"] = time.perf_counter() - t
+    x, ref, gt = audio["x"], audio["ref"], audio["gt"]
+    n = len(tset)
+
+    t = time.perf_counter()
+    outputs: dict[str, dict[str, torch.Tensor]] = {INPUT: x, ORACLE: gt}
+    rows = [INPUT, ORACLE]
+    if cfg.dsp_baseline:
+        from mixeval.dsp_baseline import match_reference_features
+
+        bars.start("DSP baseline", n * len(STEMS), "stem")
+        y = {}
+        for stem in STEMS:
+            y[stem] = torch.stack([match_reference_features(x[stem][i], ref[stem][i], stem,
+                                                            rng=normalization_rng(ev.seed, f"item{i}", stem))
+                                   for i in range(n)])
+            bars.advance("DSP baseline", n, n * len(STEMS))
+        outputs[DSP] = y
+        rows.append(DSP)
+    times["dsp"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    transfers = {}
+    bars.start("models", len(loaded) * len(STEMS), "stem")
+    for spec, enc, cl in loaded:
+        st = StyleTransfer(enc, cl, None, segment=max(ev.samples, 2**19), batch_size=cfg.batch_size, device=device)
+        transfers[spec.label] = st
+        outputs[spec.label] = {s: _convert(st, x[s], ref[s], device, cfg.batch_size, cfg.autocast) for s in STEMS}
+        rows.append(spec.label)
+        bars.advance("models", len(STEMS), len(loaded) * len(STEMS))
+    sdr: dict[str, float] = {}
+    if sep is not None:
+        first = loaded[0][0].label
+        xs = {s: [] for s in STEMS}
+        rs = {s: [] for s in STEMS}
+        for i in range(n):
+            sx = sep.separate(sum(x[s][i] for s in STEMS))
+            sr = sep.separate(sum(ref[s][i] for s in STEMS))
+            for s in STEMS:
+                xs[s].append(sx[s].float().cpu())
+                rs[s].append(sr[s].float().cpu())
+        st = transfers[first]
+        outputs[SEPARATED] = {s: _convert(st, torch.stack(xs[s]), torch.stack(rs[s]), device, cfg.batch_size, cfg.autocast)
+                              for s in STEMS}
+        rows.append(SEPARATED)
+        clean, separated = _cases(outputs[first]), _cases(outputs[SEPARATED])
+        sdr = {case: float(np.mean(_sdr(clean[case], separated[case]))) for case in CASES}
+    times["models"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gt_c, ref_c = _cases(gt), _cases(ref)
+    emb = {}
+    if eval_encoder is not None:
+        emb = {k: {case: _embed(eval_encoder, v[case], device, cfg.batch_size, cfg.autocast) for case in CASES}
+               for k, v in (("ref", ref_c), ("gt", gt_c))}
+    gt_feats = {case: M.audio_features(gt_c[case]) for case in CASES}
+    stem_col = {"multitrack": ["mixture"] * n, "stem": [s for s in STEMS for _ in range(n)]}
+    item_col = {"multitrack": list(range(n)), "stem": list(range(n)) * len(STEMS)}
+    frames = []
+    bars.start("measures", len(rows), "row")
+    for row in rows:
+        y_c = _cases(outputs[row])
+        for case in CASES:
+            e_y = None
+            if eval_encoder is not None:
+                e_y = emb["gt"][case] if row == ORACLE else _embed(eval_encoder, y_c[case], device, cfg.batch_size, cfg.autocast)
+            m = _measures(y_c[case], gt_c[case], e_y, emb.get("ref", {}).get(case), emb.get("gt", {}).get(case), gt_feats[case])
+            frames.append(pd.DataFrame({"row": row, "case": case, "stem": stem_col[case], "item": item_col[case], **m}))
+        bars.advance("measures", 1, len(rows))
+    bars.close()
+    examples = pd.concat(frames, ignore_index=True)
+    floor = {}
+    if eval_encoder is not None:
+        floor = {case: float(np.mean(M.embedding_distance(emb["gt"][case], emb["ref"][case]))) for case in CASES}
+    summary = _summary(examples, rows, cfg)
+    times["measures"] = time.perf_counter() - t
+
+    from mixeval.tables.table2 import figure_table2, table2_markdown, table2_tex, table2_wide
+
+    wide = table2_wide(summary, rows)
+    md = table2_markdown(summary, rows, floor=floor, sdr=sdr, alpha=cfg.alpha)
+    run = {
+        "config": cfg.to_dict(), "data": str(data), "notes": notes, "evaluator": eval_source,
+        "evaluator_sha256": file_sha256(evaluator) if evaluator is not None else None,
+        "models": [{"label": m.label, "encoder": str(m.encoder), "cloner": str(m.cloner),
+                    "encoder_sha256": file_sha256(m.encoder), "cloner_sha256": file_sha256(m.cloner)} for m, _, _ in loaded],
+        "separator": str(separator) if separator else None,
+        "separator_sha256": file_sha256(separator) if separator else None,
+        "items_key": tset.key, "floor_gt_ref": floor, "sdr_db": sdr, "device": str(device),
+        "versions": _versions(), "timings_s": times,
+    }
+    with staged_outputs(out_dir, replace_folders=("audio",) if save_audio else (), prefix=".table2.") as staged:
+        folder = staged.folder
+        with atomic_write(folder / "table2.csv", "w", encoding="utf-8", newline="") as f:
+            wide.to_csv(f, index=False, lineterminator="\n")
+        with atomic_write(folder / "table2_long.csv", "w", encoding="utf-8", newline="") as f:
+            summary.to_csv(f, index=False, lineterminator="\n")
+        with atomic_write(folder / "table2.md", "w", encoding="utf-8") as f:
+            f.write(md)
+        with atomic_write(folder / "table2.tex", "w", encoding="utf-8") as f:
+            f.write(table2_tex(summary, rows))
+        with atomic_write(folder / "examples.csv", "w", encoding="utf-8", newline="") as f:
+            examples.to_csv(f, index=False, lineterminator="\n")
+        save_manifest(tset, folder / "items.json")
+        figure_table2(examples, rows, folder / "fig_table2")
+        if save_audio:
+            _save_audio(folder / "audio", x, ref, gt, outputs, rows)
+        times["total"] = time.perf_counter() - t0
+        with atomic_write(folder / "run.json", "w", encoding="utf-8") as f:
+            json.dump(run, f, indent=1, default=str)
+    return Table2Result(summary, examples, md, staged.files, notes, floor, sdr, times)
+
+
+def _versions() -> dict[str, str]:
+    import scipy
+    import sklearn
+
+    import mixfx
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "mixfx": getattr(mixfx, "__version__", "0.1.0")}
+
+
+def _save_audio(folder: Path, x, ref, gt, outputs, rows) -> None:
+    from mixfx.io.audio import save_audio
+
+    signals = {"x": _cases(x), "ref": _cases(ref), "gt": _cases(gt)}
+    signals.update({f"y_{row}": _cases(outputs[row]) for row in rows if row not in (INPUT, ORACLE)})
+    n = len(signals["x"]["multitrack"])
+    for name, cases in signals.items():
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        for i in range(n):
+            save_audio(folder / f"item{i:03d}" / "mixture" / f"{safe}.wav", cases["multitrack"][i], SAMPLE_RATE)
+            for k, stem in enumerate(STEMS):
+                save_audio(folder / f"item{i:03d}" / stem / f"{safe}.wav", cases["stem"][k * n + i], SAMPLE_RATE)
