@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from mixeval.pipelines.reproduce import ReproduceConfig, reproduce
 
 
+@pytest.mark.slow
 def test_reproduce_runs_every_stage_and_resumes(tmp_path):
     config = ReproduceConfig(songs=6, seconds=5.0, encoder_steps=2, cloner_steps=2)
     paths = reproduce(tmp_path / "out", config, device="cpu")
@@ -19,6 +21,11 @@ def test_reproduce_runs_every_stage_and_resumes(tmp_path):
     assert all(lbl in labels for lbl in ("Φ∅", "Φnorm", "Φp.s.")) and "noise" in labels.lower()
     assert (paths["reports"] / "fig2_tsne.png").is_file()
     assert "Table 1" in paths["summary"].read_text()
+    for variant in ("none", "norm", "ps"):
+        assert (tmp_path / "out" / "runs" / f"cloner_{variant}" / "checkpoints" / "last.pt").is_file()
+    t2 = pd.read_csv(paths["table2"] / "table2.csv")
+    assert list(t2["method"]) == ["Input", "oracle", "DSP baseline", "Ψ w/ Φ∅", "Ψ w/ Φnorm", "Ψ w/ Φp.s."]
+    assert "## Table 2" in paths["summary"].read_text()
     # a second call finds every stage done and only re-evaluates
     before = (tmp_path / "out" / "runs" / "encoder_ps" / "checkpoints" / "last.pt").stat().st_mtime
     reproduce(tmp_path / "out", config, device="cpu")

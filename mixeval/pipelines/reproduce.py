@@ -6,9 +6,10 @@ Stages, each skipped when its output already exists (so an interrupted run conti
 2. FX features of the training split, then the FX-normalized dataset;
 3. FXencoders Φ∅ (raw stems), Φnorm and Φp.s. (normalized stems, the latter with probability
    scheduling);
-4. a MixFXcloner conditioned on Φp.s.;
-5. style transfer of one test song to the mixing style of another;
-6. Table 1 and Fig. 2 (``mixeval disentangle``) for the three encoders and the baselines.
+4. one MixFXcloner per encoder (Ψ w/ Φ∅, Ψ w/ Φnorm, Ψ w/ Φp.s.);
+5. style transfer of one test song to the mixing style of another (Ψ w/ Φp.s.);
+6. Table 1 and Fig. 2 (``mixeval disentangle``) for the three encoders and the baselines;
+7. Table 2 (``mixeval table2``): Input, oracle, the DSP baseline and the three Ψ, ΔΦ measured with Φp.s.
 
 The ``tiny`` preset runs everything on a CPU in minutes — a smoke-sized reproduction whose numbers
 show that the pipeline works, not the paper's results; ``paper`` uses the paper's sizes (GPU).
@@ -31,6 +32,7 @@ from mixfx.io.atomic import atomic_write
 logger = logging.getLogger(__name__)
 PRESETS = ("tiny", "paper")
 VARIANTS = ("none", "norm", "ps")
+LABELS = ("Φ∅", "Φnorm", "Φp.s.")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def reproduce(
         log: receives one line per stage.
     """
     from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
+    from mixeval.pipelines.table2 import ModelSpec, Table2Config, run_table2
     from mixfx.data.synth import make_synth_dataset
     from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
     from mixfx.pipelines.train_cloner import train_cloner
@@ -97,17 +100,17 @@ def reproduce(
 
     raw = Path(data) if data is not None else out / "data"
     if data is None and not (raw / "dataset.json").is_file():
-        log(f"1/6 rendering the synthetic dataset ({config.songs} songs × {config.seconds:g} s) → {raw}")
+        log(f"1/7 rendering the synthetic dataset ({config.songs} songs × {config.seconds:g} s) → {raw}")
         make_synth_dataset(raw, songs=config.songs, seconds=config.seconds, seed=config.seed)
     paths["data"] = raw
 
     features = out / "features.npz"
     if not features.is_file():
-        log(f"2/6 FX features of the training split → {features}")
+        log(f"2/7 FX features of the training split → {features}")
         compute_features(raw, features)
     normalized = out / "data_normalized"
     if not (normalized / "test").is_dir():
-        log(f"2/6 FX-normalizing the dataset → {normalized}")
+        log(f"2/7 FX-normalizing the dataset → {normalized}")
         normalize_dataset(raw, features, normalized, seed=config.seed)
     paths.update(features=features, normalized=normalized)
 
@@ -120,7 +123,7 @@ def reproduce(
                                       checkpoint_every=min(cfg.checkpoint_every, config.encoder_steps))
         run = out / "runs" / f"encoder_{variant}"
         if not _trained(run, cfg.steps):
-            log(f"3/6 training FXencoder variant {variant!r} ({cfg.steps} steps) → {run}")
+            log(f"3/7 training FXencoder variant {variant!r} ({cfg.steps} steps) → {run}")
             train_encoder(raw if variant == "none" else normalized, run, cfg, resume=(run / "checkpoints" / "last.pt").is_file(),
                           device=device, progress=progress, allow_unnormalized=False)
         encoders.append(run / "checkpoints" / "last.pt")
@@ -130,28 +133,39 @@ def reproduce(
     if config.cloner_steps is not None:
         ccfg = dataclasses.replace(ccfg, steps=config.cloner_steps, val_every=min(ccfg.val_every, config.cloner_steps),
                                    checkpoint_every=min(ccfg.checkpoint_every, config.cloner_steps))
-    cloner_run = out / "runs" / "cloner"
-    if not _trained(cloner_run, ccfg.steps):
-        log(f"4/6 training the MixFXcloner ({ccfg.steps} steps) → {cloner_run}")
-        train_cloner(normalized, encoders[-1], cloner_run, ccfg, resume=(cloner_run / "checkpoints" / "last.pt").is_file(),
-                     device=device, progress=progress)
-    cloner = cloner_run / "checkpoints" / "last.pt"
+    cloners = []
+    for variant, encoder in zip(VARIANTS, encoders):
+        cloner_run = out / "runs" / f"cloner_{variant}"
+        if not _trained(cloner_run, ccfg.steps):
+            log(f"4/7 training the MixFXcloner for encoder {variant!r} ({ccfg.steps} steps) → {cloner_run}")
+            train_cloner(normalized, encoder, cloner_run, ccfg, resume=(cloner_run / "checkpoints" / "last.pt").is_file(),
+                         device=device, progress=progress)
+        cloners.append(cloner_run / "checkpoints" / "last.pt")
+    cloner = cloners[-1]
 
     tests = list_songs(raw, "test")
     if len(tests) < 2:
         raise MixevalError(f"{raw}: the style-transfer demo needs 2 test songs, found {len(tests)}")
     transferred = out / "transfer"
-    log(f"5/6 style transfer: {tests[0].name} in the mixing style of {tests[1].name} → {transferred}")
+    log(f"5/7 style transfer: {tests[0].name} in the mixing style of {tests[1].name} → {transferred}")
     transfer(tests[0].folder, tests[1].folder, transferred, encoder=encoders[-1], cloner=cloner, features=features, device=device)
     paths["transfer"] = transferred
 
     reports = out / "reports" / "disentangle"
     baselines = ("random", "mfcc")  # floors beside the always-present pure-noise row
     dcfg = DisentangleConfig.quick(baselines=baselines) if config.evaluation == "quick" else DisentangleConfig(baselines=baselines)
-    log(f"6/6 Table 1 and Fig. 2 → {reports}")
-    run_disentangle(encoders, normalized, reports, labels=["Φ∅", "Φnorm", "Φp.s."], config=dcfg,
+    log(f"6/7 Table 1 and Fig. 2 → {reports}")
+    run_disentangle(encoders, normalized, reports, labels=list(LABELS), config=dcfg,
                              progress=progress)
     paths["reports"] = reports
+
+    table2_dir = out / "reports" / "table2"
+    log(f"7/7 Table 2 → {table2_dir}")
+    specs = [ModelSpec(f"Ψ w/ {label}", enc, cl) for label, enc, cl in zip(LABELS, encoders, cloners)]
+    t2cfg = Table2Config.quick() if config.evaluation == "quick" else Table2Config()
+    t2 = run_table2(normalized, table2_dir, models=specs, evaluator=encoders[-1],
+                    config=dataclasses.replace(t2cfg, device=device or "auto"), progress=progress)
+    paths["table2"] = table2_dir
 
     summary = out / "summary.md"
     table = (reports / "table1.md").read_text() if (reports / "table1.md").is_file() else ""
@@ -161,5 +175,7 @@ def reproduce(
         for k, v in paths.items():
             f.write(f"| {k} | `{v}` |\n")
         f.write(f"\n## Table 1\n\n{table}\n")
+        f.write(f"\n## Table 2\n\nλ·ΔΦ measured with Φp.s. of this run; values on the built-in data are not MUSDB18 results.\n\n")
+        f.write(t2.markdown)
     paths["summary"] = summary
     return paths
