@@ -174,8 +174,14 @@ SMALL = ["--examples", "3", "--seconds", "1.0", "--batch-size", "3"]
 
 def test_model_free_rows_need_no_model(synth_root, tmp_path):
     out = tmp_path / "free"
-    code, text, err = run_cli("--data", synth_root, "--out", out, *SMALL)
+    code, text, err = run_cli("--data", synth_root, "--out", out, *SMALL, "--save-audio")
     assert code == 0, err
+    import soundfile as sf
+
+    for name in ("x", "ref", "gt", "y_DSP_baseline"):
+        for part in ("mixture", "vocals"):
+            info = sf.info(str(out / "audio" / "item002" / part / f"{name}.wav"))
+            assert info.samplerate == SR and info.channels == 2 and info.frames == SR
     table = pd.read_csv(out / "table2.csv")
     assert list(table["method"]) == ["Input", "oracle", "DSP baseline"]
     assert table["dphi_y_gt_stem"].isna().all()  # no evaluator: ΔΦ columns empty, said so
