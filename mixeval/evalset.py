@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CASES", "KINDS", "MODES", "EvalSetConfig", "FactorSet", "ItemSet", "Segment", "chain_fingerprint",
     "dataset_fingerprint", "factor_table", "item_factors", "load_segments", "plan_segments", "render_items",
-    "sample_item_set",
+    "sample_item_set", "seeded_generator",
 ]
 
 SET_VERSION = "1"
@@ -189,7 +189,8 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
-def _generator(*ints: int) -> torch.Generator:
+def seeded_generator(*ints: int) -> torch.Generator:
+    """A CPU torch generator seeded from integers through ``numpy.random.SeedSequence`` (independent streams)."""
     state = np.random.SeedSequence([int(i) for i in ints]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
@@ -224,7 +225,7 @@ def plan_segments(data: MultitrackSegments, config: EvalSetConfig, seed: int) ->
         MixevalError: the split has too few usable songs for the requested segments.
     """
     samples = config.segment_samples
-    g = _generator(seed, 0xD15)
+    g = seeded_generator(seed, 0xD15)
     out: list[Segment] = []
     usable = 0
     for s in torch.randperm(len(data.songs), generator=g).tolist():
@@ -283,7 +284,7 @@ def sample_item_set(
     fx: dict[str, FXConfig] = {}
     single = None if mode == "full" else mode
     for si, stem in enumerate(STEMS):
-        g = _generator(seed, MODES.index(mode), si, 1 if protocol == "paper" else 2)
+        g = seeded_generator(seed, MODES.index(mode), si, 1 if protocol == "paper" else 2)
         if protocol == "paper":
             drawn = chain.sample(n_cfg, generator=g, stems=stem, single_fx=single)
             fx[stem] = drawn.select((np.arange(n) // n_seg).tolist())

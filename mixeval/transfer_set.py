@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from mixeval.errors import MixevalError
+from mixeval.evalset import seeded_generator
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
@@ -120,11 +121,6 @@ class TransferSet:
         return hashlib.sha256(json.dumps(_manifest(self), sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _generator(*ints: int) -> torch.Generator:
-    state = np.random.SeedSequence([int(i) for i in ints]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
-
-
 def _multitrack_starts(data: MultitrackSegments, song: int, samples: int) -> np.ndarray:
     """Start samples where every stem of ``song`` is active for ``samples`` (empty when none)."""
     starts = None
@@ -146,7 +142,7 @@ def sample_transfer_set(data: MultitrackSegments, chain: FXManipulator, config: 
             such songs for ``reference="other-song"``.
     """
     samples = config.samples
-    g = _generator(config.seed, 0x7AB2)
+    g = seeded_generator(config.seed, 0x7AB2)
     order = torch.randperm(len(data.songs), generator=g).tolist()
     pools = {s: p for s in order if (p := _multitrack_starts(data, s, samples)).size}
     usable = [s for s in order if s in pools]
@@ -168,7 +164,7 @@ def sample_transfer_set(data: MultitrackSegments, chain: FXManipulator, config: 
             r = others[int(torch.randint(len(others), (1,), generator=g))]
             ref_start = _pick(pools[r], g)
         items.append(TransferItem(data.songs[s].name, start, data.songs[r].name, ref_start))
-    fx = {stem: chain.sample(config.examples, generator=_generator(config.seed, 0xF0, k), stems=stem)
+    fx = {stem: chain.sample(config.examples, generator=seeded_generator(config.seed, 0xF0, k), stems=stem)
           for k, stem in enumerate(STEMS)}
     return TransferSet(config, items, fx)
 
