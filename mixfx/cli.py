@@ -136,7 +136,8 @@ def _preset(kind: str, preset: str, overrides: dict):
 
     cls = EncoderTrainConfig if kind == "encoder" else ClonerTrainConfig
     if preset not in ("paper", "tiny"):
-        raise MixfxError(f"unknown preset {preset!r}; expected 'paper' or 'tiny'")
+        typer.echo(f"error: --preset: unknown preset {preset!r}; expected 'paper' or 'tiny'", err=True)
+        raise typer.Exit(1)
     return _run(getattr(cls, preset), **{k: v for k, v in overrides.items() if v is not None})
 
 

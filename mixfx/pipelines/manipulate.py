@@ -49,6 +49,13 @@ def manipulate_files(
     """
     if not inputs:
         raise MixfxError("no input files given")
+    if variants < 1:
+        raise MixfxError(f"--variants: expected ≥ 1 configuration per input, got {variants}")
+    stems_out = [Path(p).stem for p in inputs]
+    clash = sorted({n for n in stems_out if stems_out.count(n) > 1})
+    if clash:
+        raise MixfxError(f"inputs {', '.join(str(p) for p in inputs if Path(p).stem == clash[0])} share the name "
+                         f"{clash[0]!r}: their outputs {clash[0]}_fx*.wav would overwrite each other; rename one")
     if stem not in STEM_KINDS:
         raise MixfxError(f"unknown stem kind {stem!r}; expected one of {', '.join(STEM_KINDS)}")
     out = Path(out_dir)

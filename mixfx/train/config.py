@@ -67,7 +67,7 @@ class EncoderTrainConfig(LoopSettings):
         if self.variant not in VARIANTS:
             raise MixfxError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
         if self.contents < 1 or self.steps < 1:
-            raise MixfxError("contents and steps must be ≥ 1")
+            raise MixfxError(f"--contents and --steps must be ≥ 1, got contents {self.contents}, steps {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,11 @@ class ClonerTrainConfig(LoopSettings):
         base = cls(cloner=ClonerConfig.tiny().to_dict(), batch=4, seconds=1.0, steps=40, val_every=20, val_batches=1,
                    checkpoint_every=20, log_every=5, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.steps < 1:
+            raise MixfxError(f"--batch and --steps must be ≥ 1, got batch {self.batch}, steps {self.steps}")
+        if not self.seconds > 0:
+            raise MixfxError(f"seconds must be > 0, got {self.seconds}")
+        if not self.fft_sizes or min(self.fft_sizes) < 2:
+            raise MixfxError(f"fft_sizes must be ≥ 2, got {self.fft_sizes}")
