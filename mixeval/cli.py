@@ -29,10 +29,15 @@ app = typer.Typer(
 @contextlib.contextmanager
 def user_errors():
     """Turn the packages' user errors into one stderr line and exit status 1."""
+    from mixfx.io.paths import os_error_message
+
     try:
         yield
     except (MixevalError, MixfxError) as err:
         typer.echo("error: " + " ".join(str(err).split("\n")), err=True)
+        raise typer.Exit(1) from None
+    except OSError as err:
+        typer.echo(f"error: {os_error_message(err)}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from mixfx.errors import MixfxError
+from mixfx.io.paths import check_output_dir, check_output_file
 
 app = typer.Typer(
     name="mixfx",
@@ -24,8 +25,11 @@ app = typer.Typer(
 
 
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Library log lines go to stderr: INFO by default, DEBUG with -v, warnings only with -q."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    """Library log lines go to stderr: warnings by default, INFO with -v, DEBUG with -vv, errors only with -q.
+
+    The same convention as ``mixeval``, so a failing command prints exactly one line (its error).
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
     for noisy in ("numba", "matplotlib", "PIL", "fontTools"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -33,8 +37,8 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 
 @app.callback()
 def _main(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output (-vv for debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
 ) -> None:
     setup_logging(verbose, quiet)
 
@@ -57,10 +61,16 @@ class Progress:
 
 
 def _run(fn, *args, **kwargs):
+    """Call ``fn``; a :class:`MixfxError` or an :class:`OSError` becomes one stderr line and exit status 1."""
+    from mixfx.io.paths import os_error_message
+
     try:
         return fn(*args, **kwargs)
     except MixfxError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo("error: " + " ".join(str(err).split("\n")), err=True)
+        raise typer.Exit(1) from None
+    except OSError as err:
+        typer.echo(f"error: {os_error_message(err)}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -75,6 +85,7 @@ def synth_dataset(
     """Render the built-in synthetic multitrack dataset (General-MIDI arrangements, no download)."""
     from mixfx.data.synth import make_synth_dataset
 
+    _run(check_output_dir, out, option="OUT")
     bar = Progress("synth", total=songs * seconds, unit="s")
     path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=bar)
     bar.close()
@@ -90,6 +101,7 @@ def fx_features(
     """Compute per-instrument average FX features (EQ, dynamics, imaging, loudness) for FX normalization."""
     from mixfx.pipelines.fx_normalize import compute_features
 
+    _run(check_output_file, out, option="--out")
     bar = Progress("stems", unit="stem")
     path = _run(compute_features, dataset, out, split=split, progress=bar)
     bar.close()
@@ -106,6 +118,7 @@ def fx_normalize(
     """FX-normalize every stem (EQ, DRC, imaging, panning, loudness) into a new dataset."""
     from mixfx.pipelines.fx_normalize import normalize_dataset
 
+    _run(check_output_dir, out, option="--out", inputs=[dataset])
     bar = Progress("stems", unit="stem")
     path = _run(normalize_dataset, dataset, features, out, seed=seed, progress=bar)
     bar.close()
@@ -126,6 +139,7 @@ def manipulate(
     """Apply random FXmanipulator configurations to audio files and write their parameters."""
     from mixfx.pipelines.manipulate import manipulate_files
 
+    _run(check_output_dir, out, option="--out")
     path = _run(manipulate_files, inputs, out, seed=seed, variants=variants, stem=stem, single_fx=single_fx,
                 same_config=same_config, ir_dir=ir_dir)
     typer.echo(str(path))
@@ -160,6 +174,7 @@ def train_encoder_cmd(
     from mixfx.pipelines.train_encoder import train_encoder
 
     config = _preset("encoder", preset, dict(variant=variant, steps=steps, contents=contents, seed=seed, workers=workers))
+    _run(check_output_dir, run, option="--run", inputs=[data])
     path = _run(train_encoder, data, run, config, resume=resume, device=device, ir_dir=ir_dir,
                 allow_unnormalized=allow_unnormalized, progress=True)
     typer.echo(str(path))
@@ -183,6 +198,7 @@ def train_cloner_cmd(
     from mixfx.pipelines.train_cloner import train_cloner
 
     config = _preset("cloner", preset, dict(steps=steps, batch=batch, seed=seed, workers=workers))
+    _run(check_output_dir, run, option="--run", inputs=[data])
     path = _run(train_cloner, data, encoder, run, config, resume=resume, device=device, ir_dir=ir_dir, progress=True)
     typer.echo(str(path))
 
@@ -209,6 +225,7 @@ def transfer_cmd(
     from mixfx.pipelines.transfer import TransferConfig, transfer
 
     config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, peak_db=peak_db)
+    _run(check_output_dir, out, option="--out")
     bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
                    features=features, separator_weights=separator_weights, device=device, config=config,

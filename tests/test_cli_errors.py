@@ -47,3 +47,54 @@ def test_manipulate_refuses_zero_variants_and_clashing_names(tmp_path):
     _one_line_error(runner.invoke(app, ["manipulate", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"), "-o", str(out)]),
                     "share the name")
     assert not out.exists()
+
+
+def test_run_folder_is_not_created_for_a_bad_dataset_or_ir_folder(synth_root, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "irs").mkdir()
+    run = tmp_path / "run"
+    base = ["train-encoder", "--run", str(run), "--steps", "1", "--allow-unnormalized", "--device", "cpu"]
+    res = runner.invoke(app, [*base[:1], str(empty), *base[1:]])
+    assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1, res.output
+    assert not run.exists()
+    res = runner.invoke(app, [*base[:1], str(synth_root), *base[1:], "--ir-dir", str(tmp_path / "irs")])
+    assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1, res.output
+    assert not run.exists()
+
+
+def test_output_that_is_a_file_or_a_folder_is_refused_before_work(synth_root, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _one_line_error(runner.invoke(app, ["synth-dataset", str(afile), "--songs", "2", "--seconds", "2"]), "not a folder")
+    _one_line_error(runner.invoke(app, ["fx-features", str(synth_root), "-o", str(tmp_path)]), "existing folder")
+    _one_line_error(runner.invoke(app, ["train-encoder", str(synth_root), "--run", str(afile)]), "not a folder")
+    _one_line_error(runner.invoke(app, ["fx-normalize", str(synth_root), "-f", str(afile), "-o", str(synth_root / "norm")]),
+                    "inside the input folder")
+
+
+def test_resume_with_the_other_models_checkpoint_names_the_file_and_kind(tmp_path, synth_root):
+    from mixfx.io.checkpoint import save_model_checkpoint
+    from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+
+    run = tmp_path / "run"
+    save_model_checkpoint(run / "checkpoints" / "last.pt", FXEncoder(FXEncoderConfig.tiny()))
+    enc = save_model_checkpoint(tmp_path / "enc.pt", FXEncoder(FXEncoderConfig.tiny()))
+    res = runner.invoke(app, ["train-cloner", str(synth_root), "-e", str(enc), "--run", str(run), "--resume", "--device", "cpu"])
+    _one_line_error(res, "last.pt: a fxencoder checkpoint")
+
+
+def test_fresh_start_drops_a_dead_starts_metrics_and_temporaries(synth_root, tmp_path):
+    from mixfx.pipelines.train_cloner import train_cloner
+    from mixfx.io.checkpoint import save_model_checkpoint
+    from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metrics.csv").write_text("step,kind,name,value\n7,train,loss,1.0\n")
+    (run / "checkpoints" / ".step_0000002.abc.tmp.pt").write_bytes(b"half")
+    enc = save_model_checkpoint(tmp_path / "enc.pt", FXEncoder(FXEncoderConfig.tiny()))
+    train_cloner(synth_root, enc, run, ClonerTrainConfig.tiny(steps=1, val_every=1, checkpoint_every=1, batch=1), device="cpu")
+    steps = [line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert "7" not in steps and steps
+    assert not list((run / "checkpoints").glob(".*.tmp*"))

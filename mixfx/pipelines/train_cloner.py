@@ -69,6 +69,11 @@ def _train(data, encoder_path, run_dir, config, rt, resume, ir_dir, progress, st
     if cloner_cfg.cond_dim != config.cloner.get("cond_dim", cloner_cfg.cond_dim):
         logger.info("MixFXcloner conditioning size set to the encoder's embedding size %d", phi.dim)
     config = dataclasses.replace(config, cloner=cloner_cfg.to_dict())
+    # data and impulse responses are checked before the run folder is touched
+    bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
+    chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
+    kw = dict(silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
+    train_data, valid_data = MultitrackSegments(data, "train", **kw), MultitrackSegments(data, "valid", **kw)
     run = RunFolder(run_dir, rt)
     torch.manual_seed(config.seed)
     model = MixFXCloner(cloner_cfg).to(rt.device)
@@ -76,11 +81,6 @@ def _train(data, encoder_path, run_dir, config, rt, resume, ir_dir, progress, st
     scheduler = cosine_scheduler(optimizer, config.steps)
     start, _ = start_or_resume(run, model, optimizer, scheduler, config, resume=resume, device=rt.device)
     run.write_config({"trainer": "mixfxcloner", "data": str(data), "encoder": str(encoder_path), **config.to_dict()})
-
-    bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
-    chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
-    kw = dict(silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
-    train_data, valid_data = MultitrackSegments(data, "train", **kw), MultitrackSegments(data, "valid", **kw)
     batches = ClonerSegments(train_data, batch=config.batch, seconds=config.seconds, seed=config.seed, rank=rt.rank)
     loss_cfg = SpectralLossConfig(fft_sizes=tuple(config.fft_sizes))
     dmodel = model

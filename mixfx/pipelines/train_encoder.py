@@ -79,6 +79,11 @@ def train_encoder(
 
 
 def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> Path:
+    # data and impulse responses are checked before the run folder is touched
+    bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
+    chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
+    train_data = MultitrackSegments(data, "train", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
+    valid_data = MultitrackSegments(data, "valid", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
     run = RunFolder(run_dir, rt)
     torch.manual_seed(config.seed)
     model = FXEncoder(FXEncoderConfig.from_dict(config.encoder)).to(rt.device)
@@ -87,11 +92,6 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
     start, extra = start_or_resume(run, model, optimizer, scheduler, config, resume=resume, device=rt.device)
     probabilities = dataclasses.replace(FXProbabilities(), **extra["probabilities"]) if extra else FXProbabilities()
     run.write_config({"trainer": "fxencoder", "data": str(data), **config.to_dict()})
-
-    bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
-    chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
-    train_data = MultitrackSegments(data, "train", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
-    valid_data = MultitrackSegments(data, "valid", silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
     batches = ContrastiveSegments(train_data, contents=config.contents, seconds=config.seconds, seed=config.seed, rank=rt.rank)
     dmodel = model
     if rt.distributed:

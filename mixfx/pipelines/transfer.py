@@ -41,6 +41,7 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import save_audio
+from mixfx.io.paths import check_output_dir
 from mixfx.models.loading import load_models, resolve_device
 from mixfx.models.style_transfer import INFERENCE_EFFECTS, StyleTransfer, interpolate_embeddings, mix_stems
 from mixfx.pipelines.transfer_songs import SongSource, as_song, list_songs, load_stems, match_references
@@ -169,9 +170,7 @@ def transfer(
     if alpha is not None:
         interpolate_embeddings({}, {}, alpha)  # validates the range
     songs = list_songs(input)
-    out = Path(out)
-    if as_song(input) is None and Path(input).resolve() in [out.resolve(), *out.resolve().parents]:
-        raise MixfxError(f"{out}: output folder must not be inside the input folder {input}")
+    out = check_output_dir(out, option="out", inputs=[input] if as_song(input) is None else [])
     refs = {"A": match_references(reference, songs)}
     if reference_b is not None:
         refs["B"] = match_references(reference_b, songs)
@@ -191,6 +190,17 @@ def transfer(
     else:
         log.warning("no FX normalization features: input stems go to the cloner as they are "
                     "(it was trained on FX-normalized stems; pass features unless the input is normalized)")
+    if separator_weights is not None and mixtures and not Path(separator_weights).is_file():
+        raise MixfxError(f"{separator_weights}: separator weights not found")
+    for what, path in (("encoder", encoder), ("cloner", cloner)):
+        if not Path(path).is_file():
+            raise MixfxError(f"{path}: {what} checkpoint not found")
+    todo = [s for s in songs if overwrite or not (out / s.name).exists()]
+    for s in songs:
+        if s not in todo:
+            log.warning("%s: exists, skipped (pass overwrite to redo it)", out / s.name)
+    if not todo:
+        return [TransferResult(s.name, out / s.name, s.seconds(), float("nan"), skipped=True) for s in songs]
     device = resolve_device(device)
     enc, psi = load_models(encoder, cloner, device=device)
     model = StyleTransfer(enc, psi, fx, segment=config.segment, overlap=config.overlap,
@@ -203,10 +213,6 @@ def transfer(
         separator = load_separator(separator_weights, device=device, segment_seconds=config.separation_seconds,
                                    overlap=config.separation_overlap, batch_size=config.batch_size)
 
-    todo = [s for s in songs if overwrite or not (out / s.name).exists()]
-    for s in songs:
-        if s not in todo:
-            log.warning("%s: exists, skipped (pass overwrite to redo it)", out / s.name)
     seconds = {s.name: s.seconds() for s in todo}
     total = sum(seconds[s.name] * (1 if s.stems is not None else 2) for s in todo)
     cache: dict[Path, dict[str, torch.Tensor]] = {}

@@ -103,9 +103,19 @@ class RunFolder:
         self.path = Path(path)
         self.rt = rt
         self.checkpoints = self.path / "checkpoints"
-        self._tb = None
-        if rt.is_main:
+        self._tb = None  # folders are created by the first write, so a refused start leaves nothing behind
+
+    def _make(self) -> None:
+        if self.rt.is_main:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    def clean_temporaries(self) -> None:
+        """Remove the temporary files of checkpoint writes that a killed run left behind."""
+        if self.rt.is_main and self.checkpoints.is_dir():
+            for tmp in self.checkpoints.glob(".*.tmp*"):
+                if tmp.is_file():
+                    tmp.unlink()
+                    logger.info("removed %s (an interrupted checkpoint write)", tmp)
 
     def last_checkpoint(self) -> Path | None:
         last = self.checkpoints / "last.pt"
@@ -114,6 +124,7 @@ class RunFolder:
     def write_config(self, config: dict[str, Any]) -> None:
         if not self.rt.is_main:
             return
+        self._make()
         with atomic_write(self.path / "config.json", "w") as f:
             json.dump(config, f, indent=2)
         with atomic_write(self.path / "git_revision.txt", "w") as f:
@@ -266,10 +277,21 @@ def start_or_resume(run: RunFolder, model, optimizer, scheduler, config, *, resu
     if not resume:
         if last is not None:
             raise MixfxError(f"{run.path}: already holds a run (checkpoints/last.pt); pass --resume to continue it or use a new folder")
+        stale = run.path / "metrics.csv"
+        if run.rt.is_main and stale.is_file():  # a start that died before its first checkpoint
+            stale.unlink()
+            logger.info("removed %s of an earlier start that left no checkpoint", stale)
+        run.clean_temporaries()
         return 0, {}
     if last is None:
         raise MixfxError(f"{run.path}: nothing to resume (no checkpoints/last.pt)")
     ckpt = load_model_checkpoint(last, map_location=device)
+    expected = "fxencoder" if type(model).__name__ == "FXEncoder" else "mixfxcloner"
+    if ckpt.kind != expected or not isinstance(ckpt.extra, dict) or "train_config" not in ckpt.extra:
+        what = f"a {ckpt.kind} checkpoint" + ("" if isinstance(ckpt.extra, dict) and "train_config" in ckpt.extra
+                                               else " without a training state")
+        raise MixfxError(f"{last}: {what}; --resume of this trainer needs a {expected} run's last.pt")
+    run.clean_temporaries()
     saved = config_from_dict(type(config), ckpt.extra["train_config"])
     if saved != config:
         raise MixfxError(f"{last}: the run was started with another configuration; resume with the same options")
