@@ -208,8 +208,7 @@ def disentangle(
                               cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
-    md = out / "table1.md"
-    typer.echo(md.read_text(encoding="utf-8") if md.is_file() else "")
+    typer.echo(res.markdown)
     t = res.timings
     typer.echo(f"wrote {len(res.files)} files to {out} in {t['total']:.1f} s "
                f"(embedding {t['embed']:.1f} s, metrics {t['metrics']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
-__all__ = ["StagedOutputs", "staged_outputs"]
+__all__ = ["StagedOutputs", "locks_output", "output_lock", "staged_outputs"]
 
 
 class StagedOutputs:
@@ -57,3 +57,74 @@ def staged_outputs(out_dir: str | os.PathLike, *, replace_folders: Sequence[str]
             staging.files.append(target)
     finally:
         shutil.rmtree(staging.folder, ignore_errors=True)
+
+
+def _lock_path(out_dir: Path) -> Path:
+    import hashlib
+
+    key = hashlib.sha256(str(out_dir.resolve()).encode("utf-8")).hexdigest()[:32]
+    return Path(tempfile.gettempdir()) / "mixeval-locks" / f"{key}.lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` for one run; a second run into it fails with one line.
+
+    The lock is a file in the system's temporary folder named after the resolved path (so a refused
+    or failed run leaves nothing in the user's folders); a lock whose process is gone is taken over.
+
+    Raises:
+        MixevalError: another live process holds the folder.
+    """
+    from mixeval.errors import MixevalError
+
+    out_dir = Path(out_dir)
+    lock = _lock_path(out_dir)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise MixevalError(f"{out_dir}: in use by another run (process {pid}); wait for it or choose another --out") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        break
+    else:
+        raise MixevalError(f"{out_dir}: could not lock the output folder ({lock})")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def locks_output(fn):
+    """Decorator: run ``fn`` under :func:`output_lock` of its ``out_dir`` argument (signature kept)."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out_dir = signature.bind(*args, **kwargs).arguments["out_dir"]
+        with output_lock(out_dir):
+            return fn(*args, **kwargs)
+
+    return wrapper

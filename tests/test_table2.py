@@ -293,3 +293,25 @@ def test_separated_stems_row_and_its_sdr(synth_root, models, tmp_path):
     ref = torch.randn(1, 2, 20000, generator=g)
     noisy = ref + 0.1 * torch.randn(1, 2, 20000, generator=g)
     assert _sdr(ref, noisy)[0] == pytest.approx(20.0, abs=1.0)
+
+
+def test_an_output_folder_in_use_is_refused(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from mixeval.errors import MixevalError
+    from mixeval.outputs import _lock_path, output_lock
+
+    out = tmp_path / "busy"
+    with output_lock(out):
+        with pytest.raises(MixevalError, match="in use by another run"):
+            with output_lock(out):
+                pass
+    assert not _lock_path(out).exists() and not out.exists()  # released; nothing left in the user's folders
+    # a lock whose process has ended is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _lock_path(out).parent.mkdir(parents=True, exist_ok=True)
+    _lock_path(out).write_text(dead.stdout.strip())
+    with output_lock(out):
+        assert _lock_path(out).read_text() == str(os.getpid())

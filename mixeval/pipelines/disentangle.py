@@ -37,7 +37,7 @@ from mixeval.evalset import (
     load_segments, plan_segments, render_items, sample_item_set, Segment,
 )
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
-from mixeval.outputs import staged_outputs
+from mixeval.outputs import locks_output, staged_outputs
 from mixeval.pipelines.disentangle_embed import (
     BASELINES, Cache, ProgressBars, Representation, build_representations, digest, embed_batch, resolve_device,
 )
@@ -148,6 +148,7 @@ class DisentangleResult:
     cache_hits: int
     cache_misses: int
     notes: list[str]
+    markdown: str = ""
 
 
 def _case(mode: str, kind: str) -> str:
@@ -172,6 +173,7 @@ def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: i
         }
 
 
+@locks_output
 def run_disentangle(
     encoders: Sequence[str | os.PathLike],
     data: str | os.PathLike,
@@ -311,13 +313,13 @@ def run_disentangle(
     table = table1_frame(per_seed, order=[r.label for r in reps])
 
     t0 = time.perf_counter()
-    files = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint,
+    files, markdown = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint,
                            {k: round(v, 3) for k, v in times.items() if k != "start"})
     times["write"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - times.pop("start")
     logger.info("disentangle: %.1f s (embed %.1f s, metrics %.1f s); cache %d hits, %d misses",
                 times["total"], times["embed"], times["metrics"], cache.hits, cache.misses)
-    return DisentangleResult(out_dir, files, table, detail, reps, times, cache.hits, cache.misses, notes)
+    return DisentangleResult(out_dir, files, table, detail, reps, times, cache.hits, cache.misses, notes, markdown)
 
 
 def _codes(r: Representation, s: ItemSet, kind: str, factors: np.ndarray, emb) -> np.ndarray:
@@ -342,11 +344,12 @@ def _note(cfg: DisentangleConfig, normalized: bool) -> str:
             "DCI RF Expl is an in-sample score and is high even for noise.")
 
 
-def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> list[Path]:
+def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> tuple[list[Path], str]:
     ev = cfg.evalset
     with staged_outputs(out_dir, replace_folders=("factors",), prefix=".disentangle.") as staged:
         staging = staged.folder
         write_table1(table, staging / "table1", note=_note(cfg, normalized))
+        markdown = (staging / "table1.md").read_text(encoding="utf-8")
         with atomic_write(staging / "scores.csv", "w", encoding="utf-8", newline="") as f:
             detail.to_csv(f, index=False, lineterminator="\n")
         columns = {}
@@ -369,7 +372,7 @@ def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail,
                "fx_normalized": normalized, "fingerprint": fingerprint, "timings_s": times}
         with atomic_write(staging / "run.json", "w", encoding="utf-8") as f:
             json.dump(run, f, indent=1, default=str)
-    return staged.files
+    return staged.files, markdown
 
 
 def _figures(folder: Path, cfg: DisentangleConfig, reps, fig_sets, emb) -> None:

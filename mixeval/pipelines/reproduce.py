@@ -44,7 +44,7 @@ class ReproduceConfig:
     seconds: float = 20.0
     seed: int = 0
     encoder_steps: int | None = 60
-    cloner_steps: int | None = 40
+    cloner_steps: int | None = 30
     evaluation: str = "quick"
 
     def __post_init__(self) -> None:

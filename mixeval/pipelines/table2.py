@@ -31,7 +31,7 @@ import torch
 
 from mixeval.errors import MixevalError
 from mixeval.metrics import style as M
-from mixeval.outputs import staged_outputs
+from mixeval.outputs import locks_output, staged_outputs
 from mixeval.transfer_set import (
     TransferSet, TransferSetConfig, check_songs, iter_batches, load_manifest, render_transfer_set,
     sample_transfer_set, save_manifest,
@@ -265,6 +265,7 @@ def _sdr(reference: torch.Tensor, estimate: torch.Tensor) -> np.ndarray:
     return np.array(out)
 
 
+@locks_output
 def run_table2(
     data: str | os.PathLike,
     out_dir: str | os.PathLike,
