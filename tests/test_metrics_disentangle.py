@@ -1,7 +1,7 @@
 """Tests for mixeval.metrics.disentangle / information (DCIMIG, DCI-RF, MIG, SAP).
 
 Known answers come from hand computation, sklearn (mutual_info_score, LinearRegression, the
-reference's forest procedure re-run with cross_val_score), textbook identities and the values
+reference's forest procedure re-run fold by fold), textbook identities and the values
 measured with the reference code in /work/shared/reference/metrics_notes.md (§6a, §6b).
 """
 
@@ -15,11 +15,12 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_squared_error, mutual_info_score, r2_score
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import minmax_scale
 
 import mixeval.metrics.information as information
 from mixeval.errors import MixevalError
+import mixeval.metrics.disentangle as disentangle
 from mixeval.metrics.disentangle import dci, dci_from_importance, dcimig, mig, sap
 from mixeval.metrics.information import discretize, entropy, mutual_information_matrix
 
@@ -242,22 +243,29 @@ def test_dci_from_importance_hand_cases_and_break_quirk():
 
 
 def test_dci_reproduces_reference_procedure():
-    """Re-run the reference's per-factor procedure (cross_val_score grid, refit, in-sample MSE) with the same seed."""
+    """Re-run the reference's per-factor procedure (10-fold CV grid, refit, in-sample MSE) with the documented seeds."""
     rng = np.random.default_rng(9)
     f = rng.uniform(size=(120, 2))
     codes = np.hstack([f @ rng.normal(size=(2, 3)), rng.normal(size=(120, 1))])
     grid = dict(max_depths=(4,), max_features=(0.5, 1.0))
     res = dci(f, codes, seed=3, n_splits=10, n_jobs=1, n_estimators=5, **grid)
     fs, cs = minmax_scale(f), minmax_scale(codes)
+
+    def state(j, g, fold):  # the documented rule: SeedSequence(seed, spawn_key=(factor, grid point, fold))
+        return int(np.random.SeedSequence(3, spawn_key=(j, g, fold)).generate_state(1)[0])
+
     for j in range(2):
         best, best_mse = None, 10e10
-        for md in grid["max_depths"]:
-            for mf in grid["max_features"]:
-                model = RandomForestRegressor(n_estimators=5, max_depth=md, max_features=mf, random_state=3)
-                mse = -cross_val_score(model, cs, fs[:, j], cv=10, scoring="neg_mean_squared_error").mean()
-                if mse < best_mse:
-                    best, best_mse = (md, mf), mse
-        model = RandomForestRegressor(n_estimators=5, max_depth=best[0], max_features=best[1], random_state=3)
+        points = [(md, mf) for md in grid["max_depths"] for mf in grid["max_features"]]
+        for g, (md, mf) in enumerate(points):
+            fold_mse = []
+            for fold, (tr, te) in enumerate(KFold(n_splits=10).split(cs)):
+                model = RandomForestRegressor(n_estimators=5, max_depth=md, max_features=mf, random_state=state(j, g, fold))
+                model.fit(cs[tr], fs[tr, j])
+                fold_mse.append(mean_squared_error(fs[te, j], model.predict(cs[te])))
+            if np.mean(fold_mse) < best_mse:
+                best, best_g, best_mse = (md, mf), g, np.mean(fold_mse)
+        model = RandomForestRegressor(n_estimators=5, max_depth=best[0], max_features=best[1], random_state=state(j, best_g, 10))
         model.fit(cs, fs[:, j])
         assert res.best_params[j] == best
         info = max(1 - 12 * mean_squared_error(model.predict(cs), fs[:, j]), 0)
@@ -286,6 +294,29 @@ def test_dci_deterministic_and_parallel_invariant():
     calls = []
     dci(f, codes, n_jobs=1, progress=lambda done, total: calls.append((done, total)), **kw)
     assert calls[-1] == (3 * (2 * 3 + 1),) * 2
+
+
+def test_dci_forests_get_distinct_seeds_per_factor_grid_point_and_fold(monkeypatch):
+    """One shared random_state made depths the trees never reach give identical CV scores (issue 10)."""
+    used = []
+    real = disentangle._forest
+
+    def spy(md, mf, n_estimators, seed):
+        used.append((md, mf, seed))
+        return real(md, mf, n_estimators, seed)
+
+    monkeypatch.setattr(disentangle, "_forest", spy)
+    rng = np.random.default_rng(12)
+    f, codes = rng.uniform(size=(40, 2)), rng.normal(size=(40, 3))  # noise codes
+    dci(f, codes, seed=5, max_depths=(8, 64), max_features=(1.0,), n_splits=3, n_estimators=2, n_jobs=1)
+    cv = used[: 2 * 2 * 3]
+    assert len({s for _, _, s in cv}) == len(cv)  # every (factor, grid point, fold) its own seed
+    # depth 64 is never reached with 27 training rows, so only the seeds make the two grid points differ
+    assert {s for md, _, s in cv if md == 8}.isdisjoint({s for md, _, s in cv if md == 64})
+    again = []
+    monkeypatch.setattr(disentangle, "_forest", lambda md, mf, n, s: again.append(s) or real(md, mf, n, s))
+    dci(f, codes, seed=5, max_depths=(8, 64), max_features=(1.0,), n_splits=3, n_estimators=2, n_jobs=2)
+    assert sorted(again) == sorted(s for _, _, s in used)  # reproducible, independent of n_jobs
 
 
 # ------------------------------------------------------------------ degenerate input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -42,9 +43,20 @@ def test_resumed_run_gives_the_same_losses(synth_root, tmp_path):
     train_encoder(synth_root, part, config, device="cpu", allow_unnormalized=True, resume=True)
     assert rows(part) == rows(full)
     assert rows(part, "valid", "p_pan") == rows(full, "valid", "p_pan")  # scheduled probabilities too
-    # scheduling really moved the probabilities into [0.1, 1] with both ends used
-    p = [v for _, v in rows(full, "valid", "p_eq") + rows(full, "valid", "p_pan") + rows(full, "valid", "p_gain")]
-    assert all(0.1 - 1e-6 <= v <= 1.0 + 1e-6 for v in p)
+    # the logged schedule: every effect at every validation, in [0.1, 1]; while the per-FX losses lie within
+    # 2 % of the chance loss ln(2·4 − 1) of each other (hand rule) the probabilities stay as they were
+    # (the official defaults before the first update)
+    names = ("eq", "compressor", "pan", "imager", "reverb", "gain")
+    steps = [s for s, _ in rows(full, "valid", "p_eq")]
+    assert steps and all([s for s, _ in rows(full, "valid", f"p_{fx}")] == steps for fx in names)
+    previous = {"eq": 0.9, "compressor": 0.9, "pan": 0.3, "imager": 0.8, "reverb": 0.9, "gain": 0.5}
+    for i, step in enumerate(steps):
+        p = {fx: rows(full, "valid", f"p_{fx}")[i][1] for fx in names}
+        losses = [rows(full, "valid", f"loss_{fx}")[i][1] for fx in names]
+        assert all(0.1 - 1e-6 <= v <= 1.0 + 1e-6 for v in p.values())
+        if (max(losses) - min(losses)) / math.log(7) < 0.02:
+            assert p == pytest.approx(previous)
+        previous = p
     other = EncoderTrainConfig.tiny(variant="ps", **{**TINY, "steps": 8})
     with pytest.raises(MixfxError, match="another configuration"):
         train_encoder(synth_root, part, other, device="cpu", allow_unnormalized=True, resume=True)
@@ -58,12 +70,13 @@ def test_normalized_variants_require_normalized_data(synth_root, tmp_path):
 
 
 def test_probability_mapping():
-    p = losses_to_probabilities({"eq": 2.0, "pan": 1.0, "gain": 1.5})
+    # losses spread over ≥ 0.25 of the chance loss (4.0): the min–max map onto [0.1, 1]
+    p = losses_to_probabilities({"eq": 2.0, "pan": 1.0, "gain": 1.5}, chance_loss=4.0)
     assert p == pytest.approx({"eq": 1.0, "pan": 0.1, "gain": 0.55})
-    assert losses_to_probabilities({"a": 1.0, "b": 1.0}) == {"a": 0.55, "b": 0.55}
+    assert losses_to_probabilities({"a": 1.0, "b": 1.0}, chance_loss=4.0) == {"a": 0.55, "b": 0.55}
     losses = {"eq": 3.0, "compressor": 2.0, "pan": 1.0, "imager": 1.5, "reverb": 2.5, "gain": 1.2}
-    probs = scheduled_probabilities(FXProbabilities(), losses)
-    assert probs.eq == 1.0 and probs.pan == pytest.approx(0.1)
+    probs = scheduled_probabilities(FXProbabilities(), losses, chance_loss=4.0)
+    assert probs.eq == pytest.approx(1.0) and probs.pan == pytest.approx(0.1)
     assert probs.reverb["vocals"] == pytest.approx(0.1 + 0.9 * 1.5 / 2) and probs.reverb["drums"] == pytest.approx(probs.reverb["vocals"] / 2)
 
 

@@ -48,7 +48,7 @@ from mixeval.metrics.information import (
     top_gap,
 )
 
-__all__ = ["DCIResult", "dci", "dci_from_importance", "dcimig", "mig", "sap"]
+__all__ = ["DCIResult", "dci", "dci_from_importance", "dcimig", "forest_seeds", "mig", "sap"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +240,27 @@ class DCIResult:
         }
 
 
+def forest_seeds(seed: int | None, n_factors: int, n_grid: int, n_splits: int) -> np.ndarray:
+    """``random_state`` of every forest fit of :func:`dci`, one per (factor, grid point, fold).
+
+    Entry ``[j, g, f]`` is ``SeedSequence(seed, spawn_key=(j, g, f)).generate_state(1)[0]`` (uint32);
+    fold index ``f = n_splits`` is the refit on all samples. Distinct streams make the grid points'
+    CV scores independent draws instead of re-using the same bootstrap and feature draws for all of them.
+
+    Args:
+        seed: the user's seed (None: fresh OS entropy, shared by all entries).
+        n_factors, n_grid, n_splits: sizes.
+
+    Returns:
+        ``(n_factors, n_grid, n_splits + 1)`` int64 array.
+    """
+    entropy = np.random.SeedSequence(seed).entropy
+    out = np.empty((n_factors, n_grid, n_splits + 1), dtype=np.int64)
+    for idx in np.ndindex(out.shape):
+        out[idx] = np.random.SeedSequence(entropy, spawn_key=idx).generate_state(1)[0]
+    return out
+
+
 def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int | None) -> RandomForestRegressor:
     return RandomForestRegressor(
         n_estimators=n_estimators, max_depth=max_depth, max_features=max_features, random_state=seed, n_jobs=1
@@ -293,10 +314,14 @@ def dci(
     4. The forests' impurity importances form ``R`` (n_factors, n_codes) →
        :func:`dci_from_importance` for D and C.
 
-    All fits (factors × grid × folds, then the refits) run in parallel threads (``n_jobs``);
-    every forest gets ``random_state=seed``, so results do not depend on ``n_jobs``. (The
-    reference seeds nothing and draws from numpy's global RNG, so its values cannot be matched
-    bit for bit.) Cost: ``n_factors × (|grid|·n_splits + 1)`` forest fits.
+    All fits (factors × grid × folds, then the refits) run in parallel threads (``n_jobs``).
+    Every fit gets its own ``random_state``, derived from ``seed`` per (factor, grid point, fold)
+    with :func:`forest_seeds` (``numpy.random.SeedSequence`` spawn keys), so results do not depend
+    on ``n_jobs``. One shared ``random_state`` for all fits would make grid points that differ only
+    by a ``max_depth`` the trees never reach give *identical* CV scores (ties resolved towards the
+    first, shallowest one) and compare the others on the same bootstrap draws. (The reference seeds
+    nothing and draws from numpy's global RNG, so its values cannot be matched bit for bit.)
+    Cost: ``n_factors × (|grid|·n_splits + 1)`` forest fits.
 
     Reference quirks (``reference_quirks=False`` is the sane default):
 
@@ -310,8 +335,8 @@ def dci(
         factors: ``(n_samples, n_factors)`` continuous factors (discrete ones are unsupported,
             as in the reference; they are treated as numbers).
         codes: ``(n_samples, n_codes)``.
-        seed: ``random_state`` of every forest; a ``numpy.random.Generator`` draws one int; None is
-            unseeded (non-reproducible).
+        seed: root of the forests' seeds (:func:`forest_seeds`); a ``numpy.random.Generator`` draws
+            one int; None is unseeded (non-reproducible).
         n_jobs: parallel workers for the fits (joblib; -1 = all cores, None/1 = serial).
         reference_quirks: reproduce the reference's behaviours listed above.
         max_depths: grid of ``max_depth``.
@@ -359,11 +384,12 @@ def dci(
     k = y_all.shape[1]
     folds = list(KFold(n_splits=n_splits).split(x)) if n_splits else []
     total = k * (len(grid) * n_splits + 1)
+    seeds = forest_seeds(seed, k, len(grid), n_splits)
     tasks = [
-        delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, seed)
+        delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, int(seeds[j, g, i]))
         for j in range(k)
-        for md, mf in grid
-        for tr, te in folds
+        for g, (md, mf) in enumerate(grid)
+        for i, (tr, te) in enumerate(folds)
     ]
     logger.debug("dci: %d factors x %d configurations x %d folds", k, len(grid), n_splits)
     if n_splits:
@@ -372,7 +398,7 @@ def dci(
         cv_mse = np.full((k, 1), np.nan)
     best = np.argmin(cv_mse, axis=1)  # first minimum = reference's strict "<"
     refits = _run(
-        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, seed) for j in range(k)],
+        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, int(seeds[j, best[j], n_splits])) for j in range(k)],
         n_jobs, progress, total - k, total,
     )
     mse_train = np.array([m for m, _ in refits])

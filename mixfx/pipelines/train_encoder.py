@@ -30,7 +30,7 @@ from mixfx.train.loop import (
     RunFolder, all_reduce_mean, cosine_scheduler, data_loader, run_loop, save_step_checkpoint, setup_runtime,
     start_or_resume, teardown_runtime,
 )
-from mixfx.train.schedule import scheduled_probabilities
+from mixfx.train.schedule import chance_loss, per_fx_probabilities, scheduled_probabilities
 
 logger = logging.getLogger(__name__)
 _FX_STREAM, _VAL_SEED_OFFSET = 7, 1_000_003
@@ -118,6 +118,7 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
                 "fx_seconds": fx_seconds}
 
     def validation_loss(single_fx: str | None) -> float:
+        """Mean NT-Xent over the validation batches (each rank's own batch: ``gather=False``)."""
         vbatches = ContrastiveSegments(valid_data, contents=config.contents, seconds=config.seconds,
                                        seed=config.seed + _VAL_SEED_OFFSET, rank=rt.rank)
         total = 0.0
@@ -125,6 +126,7 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
             for i in range(config.val_batches):
                 g = step_generator(config.seed + _VAL_SEED_OFFSET, i, rt.rank, _FX_STREAM + 1 + FX_NAMES.index(single_fx) if single_fx else _FX_STREAM)
                 va, vb = contrastive_views(vbatches[i], chain, g, device=rt.device, single_fx=single_fx)
+                state["val_pairs"] = va.shape[0]
                 total += float(nt_xent(encode(va, model), encode(vb, model), temperature=config.temperature, d0=config.d0, gather=False))
         return all_reduce_mean(total / config.val_batches, rt)
 
@@ -135,9 +137,10 @@ def _train(data, run_dir, config, rt, resume, ir_dir, progress, stop_after) -> P
         out.update({f"loss_{fx}": v for fx, v in per_fx.items()})
         model.train()
         if config.variant == "ps":
-            state["probabilities"] = scheduled_probabilities(FXProbabilities(), per_fx)
-            p = state["probabilities"]
-            out.update({f"p_{fx}": (p.reverb["vocals"] if fx == "reverb" else getattr(p, fx)) for fx in FX_NAMES})
+            # losses relative to chance; no rescheduling while they lie within noise (see mixfx.train.schedule)
+            state["probabilities"] = scheduled_probabilities(FXProbabilities(), per_fx, chance_loss=chance_loss(state["val_pairs"]),
+                                                             current=state["probabilities"])
+            out.update({f"p_{fx}": v for fx, v in per_fx_probabilities(state["probabilities"]).items()})
             logger.info("probability scheduling at step %d: %s", step,
                         ", ".join(f"{fx} {out[f'p_{fx}']:.2f}" for fx in FX_NAMES))
         return out
