@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,7 +12,7 @@ import torch
 from mixfx.data.musdb import MUSDB_VALIDATION, MultitrackSegments, list_songs, remove_silence
 from mixfx.errors import MixfxError
 from mixfx.fx.ir import load_ir_folder, measure_rt60, synthetic_ir
-from mixfx.io.atomic import atomic_write
+from mixfx.io.atomic import atomic_dir, atomic_path, atomic_write, current_umask
 from mixfx.io.audio import load_audio, save_audio
 
 SR = 44100
@@ -67,6 +69,27 @@ def test_save_audio_round_trip_and_atomicity(tmp_path):
             f.write("partial")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == [tmp_path / "out.wav"]
+
+
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)])
+def test_atomic_outputs_honour_the_umask(tmp_path, umask, mask, file_mode, dir_mode):
+    from conftest import modes_under
+
+    umask(mask)
+    assert current_umask() == mask
+    with atomic_write(tmp_path / "a.txt", "w") as f:
+        f.write("x")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"y")
+    save_audio(tmp_path / "c.wav", torch.zeros(2, 10))
+    with atomic_dir(tmp_path / "test") as tmp:
+        with atomic_write(tmp / "media" / "x.wav", "wb") as f:
+            f.write(b"z")
+    modes = modes_under(tmp_path)
+    modes.pop(".")  # made by pytest
+    assert modes == {"a.txt": file_mode, "b.bin": file_mode, "c.wav": file_mode,
+                     "test": dir_mode, "test/media": dir_mode, "test/media/x.wav": file_mode}
+    assert os.umask(mask) == mask  # reading the umask left it as it was
 
 
 def make_musdb(root, names_train, names_test, seconds=3.0, silent_head=0.0):

@@ -56,8 +56,22 @@ def generated(tmp_path_factory):
     root = tmp_path_factory.mktemp("listening")
     _write_prerendered(root / "pre", np.random.default_rng(0))
     spec = _spec(root / "pre")
-    result = make_listening_test(spec, root / "out")
+    before = os.umask(0o022)  # the usual umask: a web server running as another user must read the test
+    try:
+        result = make_listening_test(spec, root / "out")
+    finally:
+        os.umask(before)
     return spec, result
+
+
+def test_generated_files_are_readable_by_others_under_umask_022(generated):
+    from conftest import modes_under
+
+    _, res = generated
+    modes = modes_under(res.out_dir)
+    assert len(modes) > 4 * 7
+    wrong = {p: oct(m) for p, m in modes.items() if m != (0o755 if (res.out_dir / p).is_dir() else 0o644)}
+    assert wrong == {}
 
 
 def test_generated_xml_passes_structural_check_and_has_waet_structure(generated):
