@@ -64,6 +64,7 @@ def make_listening_test(
     segment_start: Annotated[Optional[float], typer.Option(help="Excerpt start in seconds (all songs).")] = None,
     target_lufs: Annotated[Optional[float], typer.Option(help="Loudness of every file in LUFS (default: spec, else -23).")] = None,
     sample_rate: Annotated[Optional[int], typer.Option(help="Sample rate of every file in Hz (default: spec, else 44100).")] = None,
+    media_format: Annotated[Optional[str], typer.Option(help="Media files: wav or flac (16-bit; FLAC is lossless and about half the size). Default: spec, else wav.")] = None,
     waet: Annotated[Optional[Path], typer.Option(help="WAET checkout: also validate against its xml/test-schema.xsd.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda for checkpoint conditions (default: cuda when available).")] = None,
@@ -87,7 +88,7 @@ def make_listening_test(
         changes = dict(
             name=name, seed=seed, multitrack_questions=multitrack_questions, stem_questions=stem_questions,
             segment_seconds=segment_seconds, segment_start_seconds=segment_start, target_lufs=target_lufs,
-            sample_rate=sample_rate, prerendered=prerendered, stems=_csv(stems) or None,
+            sample_rate=sample_rate, prerendered=prerendered, stems=_csv(stems) or None, media_format=media_format,
         )
         if spec is not None and conditions:
             changes["conditions"] = ListeningTestSpec.from_dict(
@@ -105,6 +106,10 @@ def make_listening_test(
     typer.echo(f"wrote {result.out_dir}: {result.n_pages} pages, {result.n_files} media files")
     typer.echo(f"  test:     {result.xml_path}" + ("  (XSD-validated)" if result.xsd_validated else "  (structural check passed)"))
     typer.echo(f"  manifest: {result.manifest_path}")
+    typer.echo(f"  level:    {result.level_lufs:.2f} LUFS for every file")
+    if result.peak_limited:
+        typer.echo(f"  lowered:  below the target because {len(result.peak_limited)} file(s) would exceed the true-peak ceiling: "
+                   + "; ".join(result.peak_limited))
     if result.clipped_files:
         typer.echo(f"  clipped:  {len(result.clipped_files)} file(s): " + "; ".join(result.clipped_files))
 

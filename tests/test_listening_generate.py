@@ -105,6 +105,7 @@ def test_media_exist_are_16bit_blinded_and_loudness_matched(generated):
     assert (man.groupby("page_id")["condition"].apply(sorted).apply(tuple) == tuple(sorted(
         ["reference_track", "input_track", "sysA", "sysB", "gt", "anchor", "input"]))).all()
     meter = pyln.Meter(SR)
+    levels = []
     for page, rows in man.groupby("page_id"):
         lengths, loud = set(), []
         for _, row in rows.iterrows():
@@ -118,9 +119,48 @@ def test_media_exist_are_16bit_blinded_and_loudness_matched(generated):
             if row["role"] != "outside_reference":
                 assert row["condition"] not in row["element_id"]
         assert len(lengths) == 1 and lengths.pop() == int(1.5 * SR)  # one question = one segment length
-        assert max(loud) - min(loud) < 0.5, (page, loud)
-        assert all(abs(v - spec.target_lufs) < 0.5 for v in loud), (page, loud)
+        levels += loud
+    # one level for the whole test (not per page), here the target: nothing reaches the ceiling
+    assert res.level_lufs == spec.target_lufs and res.peak_limited == []
+    assert max(abs(v - res.level_lufs) for v in levels) < 0.1, levels
+    assert (man["loudness_lufs"] == spec.target_lufs).all() and (man["peak_excess_db"] == 0).all()
     assert (man["clipped_samples"] == 0).all() and (man["true_peak_dbtp"] <= -1.0 + 1e-6).all()
+    assert f"{spec.target_lufs:.2f} LUFS" in (res.out_dir / "README.md").read_text(encoding="utf-8")
+
+
+def test_one_test_wide_level_is_lowered_when_a_file_would_exceed_the_ceiling_and_flac(tmp_path):
+    """A condition of sparse clicks cannot reach -23 LUFS under -1 dBTP: the whole test goes down, in FLAC."""
+    pyln = pytest.importorskip("pyloudnorm")
+    rng = np.random.default_rng(1)
+    _write_prerendered(tmp_path / "pre", rng)
+    for s in range(3):
+        d = tmp_path / "pre" / "clicks" / f"song{s}"
+        d.mkdir(parents=True)
+        for stem in STEMS:
+            x = 0.002 * rng.standard_normal((int(2.5 * SR), 2))
+            x[::11025] = 0.5
+            sf.write(d / f"{stem}.wav", x.astype(np.float32), SR, subtype="FLOAT")
+    spec = _spec(tmp_path / "pre", conditions=(ConditionSpec("sysA"), ConditionSpec("clicks")), multitrack_questions=1,
+                 stem_questions=1, stems=("drums",), media_format="flac")
+    res = make_listening_test(spec, tmp_path / "out")
+    man = pd.read_csv(res.manifest_path)
+    assert res.level_lufs < spec.target_lufs - 3
+    limited = man[man["peak_excess_db"] > 0]
+    assert set(limited["condition"]) == {"clicks"} and len(res.peak_limited) == len(limited) == 2
+    assert max(man["peak_excess_db"]) == pytest.approx(spec.target_lufs - res.level_lufs, abs=1e-3)
+    assert all(f.split("/")[-1] in " ".join(res.peak_limited) for f in limited["file"])
+    readme = (res.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "Level lowered" in readme and f"{res.level_lufs:.2f} LUFS" in readme
+    meter = pyln.Meter(SR)
+    levels, peaks = [], []
+    for f in man["file"]:
+        assert f.endswith(".flac") and sf.info(str(res.out_dir / f)).format == "FLAC"
+        x, _ = sf.read(str(res.out_dir / f))
+        levels.append(meter.integrated_loudness(x))
+    assert max(abs(v - res.level_lufs) for v in levels) < 0.1, levels
+    assert man["true_peak_dbtp"].max() == pytest.approx(-1.0, abs=1e-3)
+    assert check_test_xml(res.xml_path, root_dir=res.out_dir) == []
+    assert all(e.get("url").endswith(".flac") for e in parse_xml_file(res.xml_path).iter("audioelement"))
 
 
 def test_question_plan_skips_silent_stems_and_is_seeded(generated):

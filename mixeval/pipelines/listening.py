@@ -37,7 +37,11 @@ _FLOATS = {
 
 @dataclass
 class MakeResult:
-    """What :func:`make_listening_test` wrote."""
+    """What :func:`make_listening_test` wrote.
+
+    ``level_lufs`` is the one loudness of every file; ``peak_limited`` lists the files that
+    would have exceeded the true-peak ceiling at the target, which is why the level is lower.
+    """
 
     out_dir: Path
     xml_path: Path
@@ -46,6 +50,8 @@ class MakeResult:
     n_files: int
     clipped_files: list[str]
     xsd_validated: bool
+    level_lufs: float = float("nan")
+    peak_limited: list[str] = field(default_factory=list)
 
 
 def make_listening_test(
@@ -61,7 +67,7 @@ def make_listening_test(
 
     Layout of ``out_dir`` (default ``listening_test/<name>``)::
 
-        tests/<name>.xml      media/<name>/<token>.wav      manifest.csv   README.md   spec.json
+        tests/<name>.xml      media/<name>/<token>.{wav,flac}      manifest.csv   README.md   spec.json
 
     Before the folder appears, the XML passes the structural check (every media file exists
     and decodes, ids unique, ...) and, with ``waet_dir``, WAET's own XSD.
@@ -98,7 +104,7 @@ def make_listening_test(
     return MakeResult(
         out_dir=out, xml_path=out / "tests" / f"{spec.name}.xml", manifest_path=out / "manifest.csv",
         n_pages=len(test.pages), n_files=len(test.manifest), clipped_files=test.clipped_files,
-        xsd_validated=waet_dir is not None,
+        xsd_validated=waet_dir is not None, level_lufs=test.level_lufs, peak_limited=test.peak_limited,
     )
 
 
