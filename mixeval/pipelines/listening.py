@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mixeval.errors import MixevalError
-from mixeval.listening.analyze import GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, unblind
+from mixeval.listening.analyze import (
+    GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, stem_order, unblind,
+)
 from mixeval.listening.generate import Question, Renderer, generate_media
 from mixeval.listening.manifest import read_manifest, write_manifest
 from mixeval.listening.readme import experimenter_readme
@@ -27,7 +29,7 @@ from mixfx.io.atomic import atomic_dir, atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AnalyzeResult", "MakeResult", "analyze_listening", "make_listening_test"]
+__all__ = ["AnalyzeResult", "MakeResult", "analyze_listening", "make_listening_test", "violin_panels"]
 
 _FLOATS = {
     "p": "{:.3g}", "p_bonferroni": "{:.3g}", "p_gg": "{:.3g}", "friedman_p": "{:.3g}",
@@ -169,21 +171,29 @@ def analyze_listening(
     files += write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus)).values()
     files += write_table(_participants_table(analysis, result), out / "participants", formats=("csv", "md")).values()
     if plots:
-        top_groups = [g for g in analysis.groups if ":" not in g]
-        panels = [(_group_title(g).capitalize(), analysis.ratings["question_type"] == g) for g in top_groups[::-1]]
-        fig = violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels)
-        files += save_figure(fig, out / "violin")
-        stem_groups = [g for g in analysis.groups if g.startswith("single_stem:")]
-        if stem_groups:
-            r = analysis.ratings
-            stems = [g.split(":", 1)[1] for g in stem_groups]
-            panels = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
-            files += save_figure(violin_figure(r, panels, analysis.conditions, labels=analysis.labels), out / "violin_stems")
+        for name, panels in violin_panels(analysis).items():
+            files += save_figure(violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels), out / name)
     summary = _summary(analysis, result, results, options)
     with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
         f.write(summary)
     files.append(out / "summary.md")
     return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
+
+
+def violin_panels(analysis: Analysis) -> dict[str, list[tuple[str, pd.Series]]]:
+    """The violin figures to draw: ``{file stem: [(panel title, row mask of analysis.ratings)]}``.
+
+    ``violin``: one panel per question type (single stem, then multitrack, as in Fig. 3).
+    ``violin_stems`` (with several instruments): one panel per instrument, in the order drums,
+    bass, other, vocals whatever the order of the data.
+    """
+    r = analysis.ratings
+    top = [g for g in analysis.groups if ":" not in g]
+    figures = {"violin": [(_group_title(g).capitalize(), r["question_type"] == g) for g in top[::-1]]}
+    stems = stem_order(g.split(":", 1)[1] for g in analysis.groups if g.startswith("single_stem:"))
+    if stems:
+        figures["violin_stems"] = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
+    return figures
 
 
 def _float_format(df: pd.DataFrame) -> dict:
