@@ -150,7 +150,7 @@ def test_one_test_wide_level_is_lowered_when_a_file_would_exceed_the_ceiling_and
     assert max(man["peak_excess_db"]) == pytest.approx(spec.target_lufs - res.level_lufs, abs=1e-3)
     assert all(f.split("/")[-1] in " ".join(res.peak_limited) for f in limited["file"])
     readme = (res.out_dir / "README.md").read_text(encoding="utf-8")
-    assert "Level lowered" in readme and f"{res.level_lufs:.2f} LUFS" in readme
+    assert "Level lowered" in readme and f"{res.level_lufs:.2f} LUFS" in readme and "decodeAudioData" in readme
     meter = pyln.Meter(SR)
     levels, peaks = [], []
     for f in man["file"]:
