@@ -163,6 +163,17 @@ def test_one_test_wide_level_is_lowered_when_a_file_would_exceed_the_ceiling_and
     assert all(e.get("url").endswith(".flac") for e in parse_xml_file(res.xml_path).iter("audioelement"))
 
 
+def test_manifest_labels_of_outside_references_are_what_participants_see(generated):
+    _, res = generated
+    man = pd.read_csv(res.manifest_path, keep_default_na=False).set_index("element_id")
+    shown = {e.get("id"): e.get("label") for e in parse_xml_file(res.xml_path).iter("audioelement") if e.get("label")}
+    assert len(shown) == 2 * res.n_pages
+    outside = man[man["role"] == "outside_reference"]
+    assert set(outside.index) == set(shown)
+    for eid, label in shown.items():
+        assert outside.loc[eid, "label"] == outside.loc[eid, "condition_label"] == label
+
+
 def test_question_plan_skips_silent_stems_and_is_seeded(generated):
     spec, res = generated
     man = pd.read_csv(res.manifest_path)
@@ -291,6 +302,11 @@ def test_round_trip_planted_differences_are_found(generated, tmp_path):
         assert (out / name).is_file(), name
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "no significant difference between Sys sysA and gt" in summary
+    pw_csv = pd.read_csv(out / "pairwise.csv")  # ids in a/b, what the plots show in a_label/b_label
+    assert set(pw_csv["a"]) | set(pw_csv["b"]) == set(a.conditions)
+    labels = {c.name: c.display for c in spec.conditions}
+    assert (pw_csv["a_label"] == pw_csv["a"].map(labels)).all() and (pw_csv["b_label"] == pw_csv["b"].map(labels)).all()
+    assert "Sys sysA" in set(pw_csv["a_label"]) | set(pw_csv["b_label"])
     assert "Mean mixing experience" in summary
 
 

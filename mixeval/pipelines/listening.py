@@ -136,7 +136,7 @@ def analyze_listening(
     """Read results, un-blind them with the manifest, compute statistics, write tables and plots.
 
     Writes into ``out_dir``: ``ratings.csv`` (un-blinded long table), ``descriptives``,
-    ``pairwise``, ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
+    ``pairwise`` (condition ids in ``a``/``b``, display labels in ``a_label``/``b_label``), ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
     ``violin.{png,pdf}`` (one panel per question type, like Fig. 3), ``violin_stems.{png,pdf}``
     (per instrument, when several) and ``summary.md``.
 
@@ -163,9 +163,7 @@ def analyze_listening(
     desc = analysis.descriptives
     files += write_table(desc, out / "descriptives", bold_best={"mean": "max", "median": "max"}, best_within="group",
                          caption="Listening test: ratings per condition", label="tab:listening").values()
-    pw = analysis.pairwise.copy()
-    if len(set(analysis.labels.values())) == len(analysis.labels):
-        pw["a"], pw["b"] = pw["a"].map(analysis.labels), pw["b"].map(analysis.labels)
+    pw = _with_labels(analysis.pairwise, analysis.labels)
     files += write_table(pw, out / "pairwise", float_format=_float_format(pw),
                          caption="Post-hoc paired t-tests with Bonferroni correction", label="tab:listening-posthoc").values()
     files += write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus)).values()
@@ -194,6 +192,15 @@ def violin_panels(analysis: Analysis) -> dict[str, list[tuple[str, pd.Series]]]:
     if stems:
         figures["violin_stems"] = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
     return figures
+
+
+def _with_labels(pairwise: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """``pairwise`` with ``a_label``/``b_label`` (display labels) after the condition ids ``a``/``b``."""
+    pw = pairwise.copy()
+    at = list(pw.columns).index("b") + 1 if "b" in pw.columns else len(pw.columns)
+    pw.insert(at, "b_label", pw["b"].map(lambda c: labels.get(c, c)))
+    pw.insert(at, "a_label", pw["a"].map(lambda c: labels.get(c, c)))
+    return pw
 
 
 def _float_format(df: pd.DataFrame) -> dict:
