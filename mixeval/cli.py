@@ -129,6 +129,7 @@ def analyze(
     screen_max_fraction: Annotated[float, typer.Option(help="Post-screening: flag above this fraction of misses.")] = 0.15,
     exclude_flagged: Annotated[bool, typer.Option("--exclude-flagged", help="Drop flagged participants.")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the violin plots.")] = False,
+    include_partial: Annotated[bool, typer.Option("--include-partial", help="Keep the complete pages of unfinished WAET sessions (state=\"update\": the tab was closed, e.g. before the final survey).")] = False,
 ) -> None:
     """Analyse listening-test results: descriptives, RM-ANOVA/Friedman, Bonferroni paired t-tests, violin plots."""
     from mixeval.listening.analyze import AnalysisOptions
@@ -139,7 +140,8 @@ def analyze(
             alpha=alpha, pair_by=pair_by, scale=scale, order=_csv(order), screen_condition=screen_condition,
             screen_threshold=screen_threshold, screen_max_fraction=screen_max_fraction, exclude_flagged=exclude_flagged,
         ).validate()
-        res = analyze_listening(results, manifest=manifest, out_dir=out, options=options, axis=axis, plots=not no_plots)
+        res = analyze_listening(results, manifest=manifest, out_dir=out, options=options, axis=axis, plots=not no_plots,
+                                include_partial=include_partial)
     a = res.analysis
     n_part, n_skip = a.ratings["participant"].nunique(), len(res.results.skipped)
     typer.echo(f"{n_part} participant(s), {len(a.ratings)} ratings; skipped {n_skip} session(s)/page(s)")

@@ -377,3 +377,44 @@ def test_checkpoint_conditions_render_with_trained_models(generated, tmp_path):
                        multitrack_questions=1, stems=("drums",))
     with pytest.raises(MixevalError, match="ENCODER.pt,CLONER.pt"):
         make_listening_test(bad, tmp_path / "bad", renderer=CheckpointRenderer("cpu"))
+
+
+def test_include_partial_keeps_complete_pages_of_unfinished_sessions(generated, tmp_path):
+    from typer.testing import CliRunner
+
+    from mixeval.cli import app
+
+    spec, res = generated
+    man = pd.read_csv(res.manifest_path)
+    rng = np.random.default_rng(3)
+    sessions = _planted_ratings(man, 6, rng)
+    saves = tmp_path / "saves"
+    saves.mkdir()
+    for i, ratings in enumerate(sessions[:4]):
+        write_waet_result(saves / f"save-k{i}.xml", res.xml_path, ratings, key=f"k{i}", rng=rng)
+    pages = sorted(man["page_id"].unique())
+    # every page rated, tab closed before the final survey; and one that stopped after two pages
+    write_waet_result(saves / "save-all.xml", res.xml_path, sessions[4], key="all", rng=rng, state="update",
+                      page_states={p: "complete" for p in pages})
+    write_waet_result(saves / "save-half.xml", res.xml_path, sessions[5], key="half", rng=rng, state="update",
+                      page_states={p: "complete" for p in pages[:2]})
+    default = analyze_listening(saves, manifest=res.manifest_path, out_dir=tmp_path / "r0", plots=False)
+    assert sorted(default.analysis.ratings["participant"].unique()) == ["k0", "k1", "k2", "k3"]
+    assert {"save-all.xml", "save-half.xml"} <= set(dict(default.results.skipped))
+    assert "--include-partial" in dict(default.results.skipped)["save-all.xml"]
+
+    out = tmp_path / "r1"
+    cli = CliRunner().invoke(app, ["analyze", str(saves), "--manifest", str(res.manifest_path), "--out", str(out),
+                                   "--include-partial", "--no-plots"])
+    assert cli.exit_code == 0, cli.output
+    assert "6 participant(s)" in cli.stdout
+    assert "kept 2 unfinished session(s)" in cli.stderr and "save-all.xml (all: 4 complete page(s))" in cli.stderr
+    assert "save-half.xml (half: 2 complete page(s))" in cli.stderr
+    ratings = pd.read_csv(out / "ratings.csv")
+    per = ratings.groupby("participant")["page"].nunique()
+    assert per["all"] == 4 and per["half"] == 2 and per["k0"] == 4
+    half = ratings[ratings["participant"] == "half"].merge(man, left_on="element", right_on="element_id")
+    assert (half["rating"] == half["element_id"].map(sessions[5])).all()  # planted values, un-blinded right
+    parts = pd.read_csv(out / "participants.csv").set_index("participant")
+    assert parts.loc["all", "session_state"] == "update" and parts.loc["k0", "session_state"] == "complete"
+    assert "kept 2 unfinished session(s)" in (out / "summary.md").read_text(encoding="utf-8")

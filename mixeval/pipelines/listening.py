@@ -132,6 +132,7 @@ def analyze_listening(
     options: AnalysisOptions = AnalysisOptions(),
     axis: str | None = None,
     plots: bool = True,
+    include_partial: bool = False,
 ) -> AnalyzeResult:
     """Read results, un-blind them with the manifest, compute statistics, write tables and plots.
 
@@ -140,12 +141,16 @@ def analyze_listening(
     ``violin.{png,pdf}`` (one panel per question type, like Fig. 3), ``violin_stems.{png,pdf}``
     (per instrument, when several) and ``summary.md``.
 
+    ``include_partial`` keeps WAET sessions saved with ``state="update"`` (every page may be
+    rated, but the tab was closed before the final survey) with their complete pages; the
+    notes and ``participants`` (column ``session_state``) say which.
+
     Raises:
         MixevalError: any bad input (see :func:`load_results`, :func:`read_manifest`,
             :func:`unblind`, :func:`normalize_scale`).
     """
     options = options.validate()
-    result = load_results(results, axis=axis)
+    result = load_results(results, axis=axis, include_partial=include_partial)
     man = read_manifest(manifest) if manifest is not None else None
     ratings, notes = unblind(result, man)
     ratings, top = normalize_scale(ratings, options.scale)
@@ -211,6 +216,8 @@ def _participants_table(analysis: Analysis, result: ResultSet) -> pd.DataFrame:
     table = analysis.participants.copy()
     if not result.sessions.empty and "code" in result.sessions.columns:
         extra = result.sessions.set_index("participant")[["code", "experience_years"]]
+        if "state" in result.sessions.columns:
+            extra["session_state"] = result.sessions.set_index("participant")["state"]
         table = table.join(extra, on="participant")
     return table
 
