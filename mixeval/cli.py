@@ -53,7 +53,7 @@ def _csv(text: Optional[str]) -> tuple[str, ...]:
 def make_listening_test(
     spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (conditions, songs, counts); options below override it.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: listening_test/<name>).")] = None,
-    prerendered: Annotated[Optional[Path], typer.Option(help="Folder <prerendered>/{input,reference,<condition>}/<song>/<stem|mixture>.wav.")] = None,
+    prerendered: Annotated[Optional[Path], typer.Option(help="Folder <prerendered>/{input,reference,<condition>}/<song>/<stem|mixture> audio files (.wav/.flac/.ogg/.mp3/.aiff).")] = None,
     conditions: Annotated[Optional[str], typer.Option(help="Comma-separated conditions (pre-rendered folders or built-ins input, anchor, reference).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Test name (tests/<name>.xml, media/<name>/).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for song choice, blinded names and order.")] = None,

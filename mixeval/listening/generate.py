@@ -9,7 +9,7 @@ Pre-rendered layout (``spec.prerendered``)::
 
 Each song folder is one test item; all its files are time-aligned. A multitrack question uses
 ``mixture.<ext>`` when present, else the sum of the four stems; a single-stem question uses
-``<stem>.<ext>`` (any of .wav .flac .ogg .aiff). Conditions with a built-in source need no
+``<stem>.<ext>`` (any of :data:`mixfx.io.audio.AUDIO_SUFFIXES`: .wav .flac .ogg .mp3 .aiff). Conditions with a built-in source need no
 folder; ``checkpoint`` conditions are rendered by a :class:`Renderer` (per stem; multitrack
 outputs are the sum of the rendered stems, as in the paper's multitrack conversion).
 """
@@ -29,7 +29,7 @@ from mixeval.listening import media
 from mixeval.listening.spec import ConditionSpec, ListeningTestSpec
 from mixeval.listening.waet import WaetElement, WaetPage
 from mixfx import STEMS
-from mixfx.io.audio import AUDIO_SUFFIXES, audio_info, load_audio
+from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, audio_info, load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class StimulusSource:
         for sub in ("input", "reference"):
             if not (self.root / sub).is_dir():
                 raise MixevalError(
-                    f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem>.wav)"
+                    f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem> audio file, {AUDIO_SUFFIX_TEXT})"
                 )
         for c in spec.conditions:
             if c.source == "prerendered" and not (self.root / (c.folder or c.name)).is_dir():
@@ -103,7 +103,7 @@ class StimulusSource:
             if c.source == "checkpoint" and renderer is None:
                 raise MixevalError(
                     f"condition {c.name!r}: source 'checkpoint' needs a renderer (the CLI passes mixeval's CheckpointRenderer); "
-                    f"pre-render its outputs into {self.root / c.name}/<song>/<stem>.wav and use source 'prerendered'"
+                    f"pre-render its outputs into {self.root / c.name}/<song>/<stem>.wav (or {AUDIO_SUFFIX_TEXT}) and use source 'prerendered'"
                 )
 
     def songs(self) -> list[str]:
@@ -150,7 +150,7 @@ class StimulusSource:
                 n = min(p[0].shape[-1] for p in parts)
                 self._cache[key] = (sum(p[0][:, :n] for p in parts), [f for p in parts for f in p[1]])
             else:
-                raise MixevalError(f"{self.root / folder / song}: no {stem} file ({'/'.join(AUDIO_SUFFIXES)})")
+                raise MixevalError(f"{self.root / folder / song}: no {stem} file ({AUDIO_SUFFIX_TEXT})")
         return self._cache[key]
 
     def condition(self, cond: ConditionSpec, song: str, stem: str) -> tuple[np.ndarray, list[str]]:
