@@ -58,7 +58,7 @@ def _csv(text: Optional[str]) -> tuple[str, ...]:
 def make_listening_test(
     spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (conditions, songs, counts); options below override it.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: listening_test/<name>).")] = None,
-    prerendered: Annotated[Optional[Path], typer.Option(help="Folder <prerendered>/{input,reference,<condition>}/<song>/<stem|mixture>.wav.")] = None,
+    prerendered: Annotated[Optional[Path], typer.Option(help="Folder <prerendered>/{input,reference,<condition>}/<song>/<stem|mixture> audio files (.wav/.flac/.ogg/.mp3/.aiff).")] = None,
     conditions: Annotated[Optional[str], typer.Option(help="Comma-separated conditions (pre-rendered folders or built-ins input, anchor, reference).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Test name (tests/<name>.xml, media/<name>/).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for song choice, blinded names and order.")] = None,
@@ -69,6 +69,7 @@ def make_listening_test(
     segment_start: Annotated[Optional[float], typer.Option(help="Excerpt start in seconds (all songs).")] = None,
     target_lufs: Annotated[Optional[float], typer.Option(help="Loudness of every file in LUFS (default: spec, else -23).")] = None,
     sample_rate: Annotated[Optional[int], typer.Option(help="Sample rate of every file in Hz (default: spec, else 44100).")] = None,
+    media_format: Annotated[Optional[str], typer.Option(help="Media files: wav or flac (16-bit; FLAC is lossless and about half the size). Default: spec, else wav.")] = None,
     waet: Annotated[Optional[Path], typer.Option(help="WAET checkout: also validate against its xml/test-schema.xsd.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda for checkpoint conditions (default: cuda when available).")] = None,
@@ -92,7 +93,7 @@ def make_listening_test(
         changes = dict(
             name=name, seed=seed, multitrack_questions=multitrack_questions, stem_questions=stem_questions,
             segment_seconds=segment_seconds, segment_start_seconds=segment_start, target_lufs=target_lufs,
-            sample_rate=sample_rate, prerendered=prerendered, stems=_csv(stems) or None,
+            sample_rate=sample_rate, prerendered=prerendered, stems=_csv(stems) or None, media_format=media_format,
         )
         if spec is not None and conditions:
             changes["conditions"] = ListeningTestSpec.from_dict(
@@ -110,6 +111,10 @@ def make_listening_test(
     typer.echo(f"wrote {result.out_dir}: {result.n_pages} pages, {result.n_files} media files")
     typer.echo(f"  test:     {result.xml_path}" + ("  (XSD-validated)" if result.xsd_validated else "  (structural check passed)"))
     typer.echo(f"  manifest: {result.manifest_path}")
+    typer.echo(f"  level:    {result.level_lufs:.2f} LUFS for every file")
+    if result.peak_limited:
+        typer.echo(f"  lowered:  below the target because {len(result.peak_limited)} file(s) would exceed the true-peak ceiling: "
+                   + "; ".join(result.peak_limited))
     if result.clipped_files:
         typer.echo(f"  clipped:  {len(result.clipped_files)} file(s): " + "; ".join(result.clipped_files))
 
@@ -129,6 +134,7 @@ def analyze(
     screen_max_fraction: Annotated[float, typer.Option(help="Post-screening: flag above this fraction of misses.")] = 0.15,
     exclude_flagged: Annotated[bool, typer.Option("--exclude-flagged", help="Drop flagged participants.")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Skip the violin plots.")] = False,
+    include_partial: Annotated[bool, typer.Option("--include-partial", help="Keep the complete pages of unfinished WAET sessions (state=\"update\": the tab was closed, e.g. before the final survey).")] = False,
 ) -> None:
     """Analyse listening-test results: descriptives, RM-ANOVA/Friedman, Bonferroni paired t-tests, violin plots."""
     from mixeval.listening.analyze import AnalysisOptions
@@ -139,7 +145,8 @@ def analyze(
             alpha=alpha, pair_by=pair_by, scale=scale, order=_csv(order), screen_condition=screen_condition,
             screen_threshold=screen_threshold, screen_max_fraction=screen_max_fraction, exclude_flagged=exclude_flagged,
         ).validate()
-        res = analyze_listening(results, manifest=manifest, out_dir=out, options=options, axis=axis, plots=not no_plots)
+        res = analyze_listening(results, manifest=manifest, out_dir=out, options=options, axis=axis, plots=not no_plots,
+                                include_partial=include_partial)
     a = res.analysis
     n_part, n_skip = a.ratings["participant"].nunique(), len(res.results.skipped)
     typer.echo(f"{n_part} participant(s), {len(a.ratings)} ratings; skipped {n_skip} session(s)/page(s)")

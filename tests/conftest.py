@@ -48,3 +48,24 @@ def one_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def umask():
+    """``umask(mask)`` sets the process umask for this test; the old one is restored after it."""
+    before = os.umask(0o022)
+    os.umask(before)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(before)
+
+
+def modes_under(root: Path) -> dict[str, int]:
+    """Permission bits of ``root`` and of everything below it, keyed by the path relative to ``root``."""
+    out = {".": root.stat().st_mode & 0o777}
+    for p in sorted(root.rglob("*")):
+        out[str(p.relative_to(root))] = p.stat().st_mode & 0o777
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,7 +12,7 @@ import torch
 from mixfx.data.musdb import MUSDB_VALIDATION, MultitrackSegments, list_songs, remove_silence
 from mixfx.errors import MixfxError
 from mixfx.fx.ir import load_ir_folder, measure_rt60, synthetic_ir
-from mixfx.io.atomic import atomic_write
+from mixfx.io.atomic import atomic_dir, atomic_path, atomic_write, current_umask
 from mixfx.io.audio import load_audio, save_audio
 
 SR = 44100
@@ -67,6 +69,54 @@ def test_save_audio_round_trip_and_atomicity(tmp_path):
             f.write("partial")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == [tmp_path / "out.wav"]
+
+
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)])
+def test_atomic_outputs_honour_the_umask(tmp_path, umask, mask, file_mode, dir_mode):
+    from conftest import modes_under
+
+    umask(mask)
+    assert current_umask() == mask
+    with atomic_write(tmp_path / "a.txt", "w") as f:
+        f.write("x")
+    with atomic_path(tmp_path / "b.bin") as tmp:
+        tmp.write_bytes(b"y")
+    save_audio(tmp_path / "c.wav", torch.zeros(2, 10))
+    with atomic_dir(tmp_path / "test") as tmp:
+        with atomic_write(tmp / "media" / "x.wav", "wb") as f:
+            f.write(b"z")
+    modes = modes_under(tmp_path)
+    modes.pop(".")  # made by pytest
+    assert modes == {"a.txt": file_mode, "b.bin": file_mode, "c.wav": file_mode,
+                     "test": dir_mode, "test/media": dir_mode, "test/media/x.wav": file_mode}
+    assert os.umask(mask) == mask  # reading the umask left it as it was
+
+
+def test_mp3_stem_folder_is_found_and_messages_name_every_suffix(tmp_path):
+    from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES
+    from mixfx.pipelines.transfer_songs import as_song, list_songs
+
+    if "MP3" not in sf.available_formats() or "MPEG_LAYER_III" not in sf.available_subtypes("MP3"):
+        pytest.skip("this libsndfile has no MP3 support")
+    assert ".mp3" in AUDIO_SUFFIXES and ".mp3" in AUDIO_SUFFIX_TEXT and ".aiff" in AUDIO_SUFFIX_TEXT
+    song = tmp_path / "songs" / "s1"
+    song.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    for stem in ("drums", "bass", "other", "vocals"):
+        try:
+            sf.write(str(song / f"{stem}.mp3"), 0.1 * g.standard_normal((SR, 2)), SR, format="MP3", subtype="MPEG_LAYER_III")
+        except sf.LibsndfileError:
+            pytest.skip("this libsndfile reads MP3 but cannot encode it")
+    found = as_song(song)
+    assert found.stems is not None and sorted(p.suffix for p in found.stems.values()) == [".mp3"] * 4
+    x = load_audio(found.stems["vocals"])
+    assert x.shape[0] == 2 and abs(x.shape[1] - SR) < 2 * 1152 and x.abs().max() > 0.05
+    sf.write(str(tmp_path / "songs" / "mix.mp3"), 0.1 * g.standard_normal((SR, 2)), SR, format="MP3", subtype="MPEG_LAYER_III")
+    assert [(s.name, s.stems is None) for s in list_songs(tmp_path / "songs")] == [("mix", True), ("s1", False)]
+    (song / "vocals.mp3").unlink()
+    with pytest.raises(MixfxError, match="missing stem") as err:
+        as_song(song)
+    assert AUDIO_SUFFIX_TEXT in str(err.value) and ".wav)" not in str(err.value)
 
 
 def make_musdb(root, names_train, names_test, seconds=3.0, silent_head=0.0):

@@ -120,6 +120,11 @@ def test_make_listening_test_cli(tmp_path):
     assert (out / "tests" / "cli.xml").is_file() and (out / "README.md").is_file() and (out / "spec.json").is_file()
     man = pd.read_csv(out / "manifest.csv")
     assert man.loc[man["condition"] == "sysA", "condition_label"].tolist() == ["A"]
+    assert "level:    -23.00 LUFS for every file" in res.stdout
+    res = runner.invoke(app, ["make-listening-test", str(spec), "--out", str(tmp_path / "flac"), "--media-format", "flac"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.suffix for p in (tmp_path / "flac" / "media" / "cli").iterdir()) == [".flac"] * 5
+    _fails(["make-listening-test", spec, "--out", tmp_path / "o6", "--media-format", "mp3"], "media_format: expected one of ['flac', 'wav']")
     _fails(["make-listening-test", spec, "--out", out], "already exists")
     _fails(["make-listening-test", spec, "--out", tmp_path / "o2", "--multitrack-questions", "2"], "need 2 songs")
     _fails(["make-listening-test"], "give a SPEC file")
@@ -132,4 +137,4 @@ def test_make_listening_test_cli(tmp_path):
     _fails(["make-listening-test", bad, "--out", tmp_path / "o5"], "ENCODER.pt,CLONER.pt")
     bad.write_text("name = ")
     _fails(["make-listening-test", bad], "invalid TOML")
-    assert not (tmp_path / "o2").exists() and not (tmp_path / "o5").exists()  # failed runs leave nothing
+    assert not any((tmp_path / o).exists() for o in ("o2", "o5", "o6"))  # failed runs leave nothing

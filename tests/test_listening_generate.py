@@ -56,8 +56,22 @@ def generated(tmp_path_factory):
     root = tmp_path_factory.mktemp("listening")
     _write_prerendered(root / "pre", np.random.default_rng(0))
     spec = _spec(root / "pre")
-    result = make_listening_test(spec, root / "out")
+    before = os.umask(0o022)  # the usual umask: a web server running as another user must read the test
+    try:
+        result = make_listening_test(spec, root / "out")
+    finally:
+        os.umask(before)
     return spec, result
+
+
+def test_generated_files_are_readable_by_others_under_umask_022(generated):
+    from conftest import modes_under
+
+    _, res = generated
+    modes = modes_under(res.out_dir)
+    assert len(modes) > 4 * 7
+    wrong = {p: oct(m) for p, m in modes.items() if m != (0o755 if (res.out_dir / p).is_dir() else 0o644)}
+    assert wrong == {}
 
 
 def test_generated_xml_passes_structural_check_and_has_waet_structure(generated):
@@ -91,6 +105,7 @@ def test_media_exist_are_16bit_blinded_and_loudness_matched(generated):
     assert (man.groupby("page_id")["condition"].apply(sorted).apply(tuple) == tuple(sorted(
         ["reference_track", "input_track", "sysA", "sysB", "gt", "anchor", "input"]))).all()
     meter = pyln.Meter(SR)
+    levels = []
     for page, rows in man.groupby("page_id"):
         lengths, loud = set(), []
         for _, row in rows.iterrows():
@@ -104,9 +119,59 @@ def test_media_exist_are_16bit_blinded_and_loudness_matched(generated):
             if row["role"] != "outside_reference":
                 assert row["condition"] not in row["element_id"]
         assert len(lengths) == 1 and lengths.pop() == int(1.5 * SR)  # one question = one segment length
-        assert max(loud) - min(loud) < 0.5, (page, loud)
-        assert all(abs(v - spec.target_lufs) < 0.5 for v in loud), (page, loud)
+        levels += loud
+    # one level for the whole test (not per page), here the target: nothing reaches the ceiling
+    assert res.level_lufs == spec.target_lufs and res.peak_limited == []
+    assert max(abs(v - res.level_lufs) for v in levels) < 0.1, levels
+    assert (man["loudness_lufs"] == spec.target_lufs).all() and (man["peak_excess_db"] == 0).all()
     assert (man["clipped_samples"] == 0).all() and (man["true_peak_dbtp"] <= -1.0 + 1e-6).all()
+    assert f"{spec.target_lufs:.2f} LUFS" in (res.out_dir / "README.md").read_text(encoding="utf-8")
+
+
+def test_one_test_wide_level_is_lowered_when_a_file_would_exceed_the_ceiling_and_flac(tmp_path):
+    """A condition of sparse clicks cannot reach -23 LUFS under -1 dBTP: the whole test goes down, in FLAC."""
+    pyln = pytest.importorskip("pyloudnorm")
+    rng = np.random.default_rng(1)
+    _write_prerendered(tmp_path / "pre", rng)
+    for s in range(3):
+        d = tmp_path / "pre" / "clicks" / f"song{s}"
+        d.mkdir(parents=True)
+        for stem in STEMS:
+            x = 0.002 * rng.standard_normal((int(2.5 * SR), 2))
+            x[::11025] = 0.5
+            sf.write(d / f"{stem}.wav", x.astype(np.float32), SR, subtype="FLOAT")
+    spec = _spec(tmp_path / "pre", conditions=(ConditionSpec("sysA"), ConditionSpec("clicks")), multitrack_questions=1,
+                 stem_questions=1, stems=("drums",), media_format="flac")
+    res = make_listening_test(spec, tmp_path / "out")
+    man = pd.read_csv(res.manifest_path)
+    assert res.level_lufs < spec.target_lufs - 3
+    limited = man[man["peak_excess_db"] > 0]
+    assert set(limited["condition"]) == {"clicks"} and len(res.peak_limited) == len(limited) == 2
+    assert max(man["peak_excess_db"]) == pytest.approx(spec.target_lufs - res.level_lufs, abs=1e-3)
+    assert all(f.split("/")[-1] in " ".join(res.peak_limited) for f in limited["file"])
+    readme = (res.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "Level lowered" in readme and f"{res.level_lufs:.2f} LUFS" in readme and "decodeAudioData" in readme
+    meter = pyln.Meter(SR)
+    levels, peaks = [], []
+    for f in man["file"]:
+        assert f.endswith(".flac") and sf.info(str(res.out_dir / f)).format == "FLAC"
+        x, _ = sf.read(str(res.out_dir / f))
+        levels.append(meter.integrated_loudness(x))
+    assert max(abs(v - res.level_lufs) for v in levels) < 0.1, levels
+    assert man["true_peak_dbtp"].max() == pytest.approx(-1.0, abs=1e-3)
+    assert check_test_xml(res.xml_path, root_dir=res.out_dir) == []
+    assert all(e.get("url").endswith(".flac") for e in parse_xml_file(res.xml_path).iter("audioelement"))
+
+
+def test_manifest_labels_of_outside_references_are_what_participants_see(generated):
+    _, res = generated
+    man = pd.read_csv(res.manifest_path, keep_default_na=False).set_index("element_id")
+    shown = {e.get("id"): e.get("label") for e in parse_xml_file(res.xml_path).iter("audioelement") if e.get("label")}
+    assert len(shown) == 2 * res.n_pages
+    outside = man[man["role"] == "outside_reference"]
+    assert set(outside.index) == set(shown)
+    for eid, label in shown.items():
+        assert outside.loc[eid, "label"] == outside.loc[eid, "condition_label"] == label
 
 
 def test_question_plan_skips_silent_stems_and_is_seeded(generated):
@@ -237,6 +302,11 @@ def test_round_trip_planted_differences_are_found(generated, tmp_path):
         assert (out / name).is_file(), name
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert "no significant difference between Sys sysA and gt" in summary
+    pw_csv = pd.read_csv(out / "pairwise.csv")  # ids in a/b, what the plots show in a_label/b_label
+    assert set(pw_csv["a"]) | set(pw_csv["b"]) == set(a.conditions)
+    labels = {c.name: c.display for c in spec.conditions}
+    assert (pw_csv["a_label"] == pw_csv["a"].map(labels)).all() and (pw_csv["b_label"] == pw_csv["b"].map(labels)).all()
+    assert "Sys sysA" in set(pw_csv["a_label"]) | set(pw_csv["b_label"])
     assert "Mean mixing experience" in summary
 
 
@@ -307,3 +377,44 @@ def test_checkpoint_conditions_render_with_trained_models(generated, tmp_path):
                        multitrack_questions=1, stems=("drums",))
     with pytest.raises(MixevalError, match="ENCODER.pt,CLONER.pt"):
         make_listening_test(bad, tmp_path / "bad", renderer=CheckpointRenderer("cpu"))
+
+
+def test_include_partial_keeps_complete_pages_of_unfinished_sessions(generated, tmp_path):
+    from typer.testing import CliRunner
+
+    from mixeval.cli import app
+
+    spec, res = generated
+    man = pd.read_csv(res.manifest_path)
+    rng = np.random.default_rng(3)
+    sessions = _planted_ratings(man, 6, rng)
+    saves = tmp_path / "saves"
+    saves.mkdir()
+    for i, ratings in enumerate(sessions[:4]):
+        write_waet_result(saves / f"save-k{i}.xml", res.xml_path, ratings, key=f"k{i}", rng=rng)
+    pages = sorted(man["page_id"].unique())
+    # every page rated, tab closed before the final survey; and one that stopped after two pages
+    write_waet_result(saves / "save-all.xml", res.xml_path, sessions[4], key="all", rng=rng, state="update",
+                      page_states={p: "complete" for p in pages})
+    write_waet_result(saves / "save-half.xml", res.xml_path, sessions[5], key="half", rng=rng, state="update",
+                      page_states={p: "complete" for p in pages[:2]})
+    default = analyze_listening(saves, manifest=res.manifest_path, out_dir=tmp_path / "r0", plots=False)
+    assert sorted(default.analysis.ratings["participant"].unique()) == ["k0", "k1", "k2", "k3"]
+    assert {"save-all.xml", "save-half.xml"} <= set(dict(default.results.skipped))
+    assert "--include-partial" in dict(default.results.skipped)["save-all.xml"]
+
+    out = tmp_path / "r1"
+    cli = CliRunner().invoke(app, ["analyze", str(saves), "--manifest", str(res.manifest_path), "--out", str(out),
+                                   "--include-partial", "--no-plots"])
+    assert cli.exit_code == 0, cli.output
+    assert "6 participant(s)" in cli.stdout
+    assert "kept 2 unfinished session(s)" in cli.stderr and "save-all.xml (all: 4 complete page(s))" in cli.stderr
+    assert "save-half.xml (half: 2 complete page(s))" in cli.stderr
+    ratings = pd.read_csv(out / "ratings.csv")
+    per = ratings.groupby("participant")["page"].nunique()
+    assert per["all"] == 4 and per["half"] == 2 and per["k0"] == 4
+    half = ratings[ratings["participant"] == "half"].merge(man, left_on="element", right_on="element_id")
+    assert (half["rating"] == half["element_id"].map(sessions[5])).all()  # planted values, un-blinded right
+    parts = pd.read_csv(out / "participants.csv").set_index("participant")
+    assert parts.loc["all", "session_state"] == "update" and parts.loc["k0", "session_state"] == "complete"
+    assert "kept 2 unfinished session(s)" in (out / "summary.md").read_text(encoding="utf-8")

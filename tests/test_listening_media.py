@@ -5,7 +5,9 @@ import pytest
 import soundfile as sf
 
 from mixeval.errors import MixevalError
-from mixeval.listening.media import anchor, apply_fades, has_audible_block, match_loudness, true_peak_dbtp, write_wav16
+from mixeval.listening.media import (
+    anchor, apply_fades, common_level, has_audible_block, match_loudness, true_peak_dbtp, write_pcm16, write_wav16,
+)
 
 SR = 48000
 
@@ -49,6 +51,31 @@ def test_match_loudness_equalises_and_keeps_matching_under_a_ceiling():
     assert limited.gain_db == pytest.approx(free.gain_db - (-23.0 - limited.target_lufs))
     with pytest.raises(MixevalError, match="q01: silent"):
         match_loudness(np.stack([tone, np.zeros_like(tone)]), SR, names=["q01: ok", "q01: silent"])
+
+
+def test_common_level_lowers_all_files_by_the_largest_excess():
+    loud = np.array([-20.0, -30.0, -15.0])
+    peak = np.array([-5.0, -20.0, -2.0])  # at -23 LUFS: -8, -13, -10 dBTP -> all fit under -1
+    level, excess = common_level(loud, peak, target_lufs=-23.0, ceiling_dbtp=-1.0)
+    assert level == -23.0 and not excess.any()
+    peak = np.array([-5.0, -4.0, -2.0])  # the second file would peak at -4 + 7 = +3 dBTP: 4 dB over
+    level, excess = common_level(loud, peak, target_lufs=-23.0, ceiling_dbtp=-1.0)
+    assert level == pytest.approx(-27.0) and excess == pytest.approx([0.0, 4.0, 0.0])
+    assert (peak + level - loud).max() == pytest.approx(-1.0)
+    assert common_level(loud, peak, target_lufs=-23.0, ceiling_dbtp=None) == (-23.0, pytest.approx([0, 0, 0]))
+
+
+def test_write_pcm16_flac_is_lossless_and_smaller(tmp_path):
+    x = np.stack([_sine(440, 0.3, 1.0), _sine(660, 0.2, 1.0)])
+    write_pcm16(tmp_path / "a.wav", x, SR)
+    write_pcm16(tmp_path / "a.flac", x, SR, media_format="flac")
+    info = sf.info(str(tmp_path / "a.flac"))
+    assert (info.format, info.subtype) == ("FLAC", "PCM_16")
+    assert np.array_equal(sf.read(tmp_path / "a.flac")[0], sf.read(tmp_path / "a.wav")[0])
+    assert (tmp_path / "a.flac").stat().st_size < 0.7 * (tmp_path / "a.wav").stat().st_size
+    with pytest.raises(MixevalError, match="expected one of"):
+        write_pcm16(tmp_path / "a.mp3", x, SR, media_format="mp3")
+    assert not (tmp_path / "a.mp3").exists()
 
 
 def test_write_wav16_counts_clipping(tmp_path):

@@ -19,10 +19,11 @@ import pandas as pd
 from mixeval.errors import MixevalError
 from mixeval.listening.results import ResultSet
 from mixeval.metrics.stats import describe, friedman, pairwise_paired_tests, rm_anova
+from mixfx import STEMS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Analysis", "AnalysisOptions", "analyze_ratings", "normalize_scale", "screen_participants", "unblind"]
+__all__ = ["Analysis", "AnalysisOptions", "analyze_ratings", "normalize_scale", "screen_participants", "stem_order", "unblind"]
 
 GROUP_TITLES = {"multitrack": "multitrack", "single_stem": "single stem"}
 
@@ -195,13 +196,19 @@ def screen_participants(df: pd.DataFrame, condition: str | None, threshold: floa
     return out.reset_index()
 
 
+def stem_order(stems) -> list[str]:
+    """Instruments in the paper's order (drums, bass, other, vocals), any others after them alphabetically."""
+    rank = {s: i for i, s in enumerate(STEMS)}
+    return sorted(dict.fromkeys(stems), key=lambda s: (rank.get(s, len(STEMS)), str(s)))
+
+
 def _groups(df: pd.DataFrame) -> list[tuple[str, pd.Series]]:
     groups = []
     for qt in ("multitrack", "single_stem"):
         mask = df["question_type"] == qt
         if mask.any():
             groups.append((qt, mask))
-    stems = [s for s in pd.unique(df.loc[df["question_type"] == "single_stem", "stem"])]
+    stems = stem_order(pd.unique(df.loc[df["question_type"] == "single_stem", "stem"]))
     if len(stems) > 1:
         for s in stems:
             groups.append((f"single_stem:{s}", (df["question_type"] == "single_stem") & (df["stem"] == s)))

@@ -9,7 +9,7 @@ Pre-rendered layout (``spec.prerendered``)::
 
 Each song folder is one test item; all its files are time-aligned. A multitrack question uses
 ``mixture.<ext>`` when present, else the sum of the four stems; a single-stem question uses
-``<stem>.<ext>`` (any of .wav .flac .ogg .aiff). Conditions with a built-in source need no
+``<stem>.<ext>`` (any of :data:`mixfx.io.audio.AUDIO_SUFFIXES`: .wav .flac .ogg .mp3 .aiff). Conditions with a built-in source need no
 folder; ``checkpoint`` conditions are rendered by a :class:`Renderer` (per stem; multitrack
 outputs are the sum of the rendered stems, as in the paper's multitrack conversion).
 """
@@ -17,7 +17,7 @@ outputs are the sum of the rendered stems, as in the paper's multitrack conversi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -29,7 +29,7 @@ from mixeval.listening import media
 from mixeval.listening.spec import ConditionSpec, ListeningTestSpec
 from mixeval.listening.waet import WaetElement, WaetPage
 from mixfx import STEMS
-from mixfx.io.audio import AUDIO_SUFFIXES, audio_info, load_audio
+from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, audio_info, load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ __all__ = ["GeneratedTest", "Question", "Renderer", "StimulusSource", "generate_
 _TOKEN_FIRST = "abcdefghjkmnpqrstuvwxyz"
 _TOKEN_REST = _TOKEN_FIRST + "23456789"
 MIN_SECONDS = 1.0
+OUTSIDE_LABELS = ("Reference mix", "Input track")  # the labels participants see on the two outside references
 
 
 class Renderer(Protocol):
@@ -67,12 +68,20 @@ class Question:
 
 @dataclass
 class GeneratedTest:
-    """Pages for the XML and manifest rows, after the media were written."""
+    """Pages for the XML and manifest rows, after the media were written.
+
+    Attributes:
+        level_lufs: the one loudness of every file (the target, or lower: see :func:`generate_media`).
+        peak_limited: the files that would have exceeded the true-peak ceiling at the target, i.e.
+            why ``level_lufs`` is below it (empty when it is not).
+    """
 
     pages: list[WaetPage]
     manifest: list[dict]
     questions: list[Question]
     clipped_files: list[str]
+    level_lufs: float = float("nan")
+    peak_limited: list[str] = field(default_factory=list)
 
 
 class StimulusSource:
@@ -86,7 +95,7 @@ class StimulusSource:
         for sub in ("input", "reference"):
             if not (self.root / sub).is_dir():
                 raise MixevalError(
-                    f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem>.wav)"
+                    f"{self.root}: missing folder {sub}/ (layout: <prerendered>/{{input,reference,<condition>}}/<song>/<stem> audio file, {AUDIO_SUFFIX_TEXT})"
                 )
         for c in spec.conditions:
             if c.source == "prerendered" and not (self.root / (c.folder or c.name)).is_dir():
@@ -94,7 +103,7 @@ class StimulusSource:
             if c.source == "checkpoint" and renderer is None:
                 raise MixevalError(
                     f"condition {c.name!r}: source 'checkpoint' needs a renderer (the CLI passes mixeval's CheckpointRenderer); "
-                    f"pre-render its outputs into {self.root / c.name}/<song>/<stem>.wav and use source 'prerendered'"
+                    f"pre-render its outputs into {self.root / c.name}/<song>/<stem>.wav (or {AUDIO_SUFFIX_TEXT}) and use source 'prerendered'"
                 )
 
     def songs(self) -> list[str]:
@@ -141,7 +150,7 @@ class StimulusSource:
                 n = min(p[0].shape[-1] for p in parts)
                 self._cache[key] = (sum(p[0][:, :n] for p in parts), [f for p in parts for f in p[1]])
             else:
-                raise MixevalError(f"{self.root / folder / song}: no {stem} file ({'/'.join(AUDIO_SUFFIXES)})")
+                raise MixevalError(f"{self.root / folder / song}: no {stem} file ({AUDIO_SUFFIX_TEXT})")
         return self._cache[key]
 
     def condition(self, cond: ConditionSpec, song: str, stem: str) -> tuple[np.ndarray, list[str]]:
@@ -228,19 +237,27 @@ def generate_media(
 ) -> GeneratedTest:
     """Render, trim, fade, loudness-match and write every file of the test into ``media_dir``.
 
-    Files get random names (``<token>.wav``); element ids are ``<page>-<token>`` for rated
-    stimuli and ``<page>-reference`` / ``<page>-input`` for the two outside references.
+    Files get random names (``<token>.<spec.media_format>``); element ids are ``<page>-<token>``
+    for rated stimuli and ``<page>-reference`` / ``<page>-input`` for the two outside references.
     Randomness (song choice, tokens, element order) comes from ``spec.seed`` only.
+
+    **One level for the whole test** (participants are told not to touch the volume): every
+    file of every page is scaled to the same integrated loudness, ``spec.target_lufs``, unless
+    some file would then peak above ``spec.true_peak_dbtp`` (4x-oversampled true peak); then
+    the whole test is lowered by the largest excess (:func:`media.common_level`), so all files
+    stay at one level and under the ceiling. The files that forced it are listed in
+    :attr:`GeneratedTest.peak_limited`, their excess in the manifest's ``peak_excess_db``.
+    All segments are measured before any is written, so they are held in memory (float32).
 
     Args:
         spec: validated spec.
-        media_dir: folder for the WAV files (created).
+        media_dir: folder for the media files (created).
         renderer: renders ``checkpoint`` conditions.
-        progress: called as ``progress(done, total, question)`` after each question.
+        progress: called as ``progress(done, total, question)`` after each question is measured.
 
     Returns:
         :class:`GeneratedTest` with pages (urls relative to ``media_dir``) and manifest rows
-        (``file`` relative to ``media_dir``'s grandparent, i.e. ``media/<name>/<token>.wav``).
+        (``file`` relative to ``media_dir``'s grandparent, i.e. ``media/<name>/<token>.<ext>``).
     """
     plan_rng, token_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(3))
     source = StimulusSource(spec, renderer)
@@ -249,7 +266,7 @@ def generate_media(
     sr = spec.sample_rate
     n_files = len(spec.conditions) + 2
     tokens = iter(_tokens(token_rng, n_files * len(questions)))
-    pages, rows, clipped = [], [], []
+    measured = []  # pass 1: every file's segment, loudness and true peak (float32 keeps the memory down)
     for qi, q in enumerate(questions):
         names = ["reference_track", "input_track"] + [c.name for c in spec.conditions]
         parts = [source.segment("reference", q.song, q.stem), source.segment("input", q.song, q.stem)]
@@ -259,20 +276,32 @@ def generate_media(
             short = names[int(np.argmin([p[0].shape[-1] for p in parts]))]
             raise MixevalError(f"{q.song}/{q.stem} ({short}): only {n / sr:.2f} s after the segment start; need {MIN_SECONDS} s")
         batch = np.stack([media.apply_fades(p[0][:, :n], sr, spec.fade_ms) for p in parts])
-        matched = media.match_loudness(
-            batch, sr, target_lufs=spec.target_lufs, ceiling_dbtp=spec.true_peak_dbtp,
-            names=[f"{q.page_id} ({q.song}, {q.stem}): {nm}" for nm in names],
-        )
+        loud, peak = media.measure(batch, sr, names=[f"{q.page_id} ({q.song}, {q.stem}): {nm}" for nm in names])
+        measured.append((names, [p[1] for p in parts], batch.astype(np.float32), loud, peak))
+        if progress is not None:
+            progress(qi + 1, len(questions), q)
+    level, excess = media.common_level(
+        np.concatenate([m[3] for m in measured]), np.concatenate([m[4] for m in measured]),
+        target_lufs=spec.target_lufs, ceiling_dbtp=spec.true_peak_dbtp,
+    )
+    excess = np.split(excess, np.cumsum([len(m[0]) for m in measured])[:-1])
+    ext = spec.media_format
+    pages, rows, clipped, limited = [], [], [], []
+    for q, (names, sources, batch, loud, peak), over in zip(questions, measured, excess):  # pass 2: one level, write
+        gain_db = level - loud
+        n = batch.shape[-1]
         elements: list[WaetElement] = []
         for j, name in enumerate(names):
             tok = next(tokens)
-            file = media_dir / f"{tok}.wav"
-            n_clip = media.write_wav16(file, matched.audio[j], sr)
+            file = media_dir / f"{tok}.{ext}"
+            n_clip = media.write_pcm16(file, batch[j].astype(np.float64) * 10.0 ** (gain_db[j] / 20.0), sr, media_format=ext)
             if n_clip:
                 clipped.append(f"{file.name} ({q.page_id} {name}: {n_clip} samples)")
+            if over[j] > 0:
+                limited.append(f"{file.name} ({q.page_id} {name}: {over[j]:.2f} dB over the ceiling at {spec.target_lufs:g} LUFS)")
             if j < 2:
                 eid, etype = f"{q.page_id}-{'reference' if j == 0 else 'input'}", "outside-reference"
-                label, role, cond_label = ("Reference mix" if j == 0 else "Input track"), "outside_reference", name
+                label, role, cond_label = OUTSIDE_LABELS[j], "outside_reference", OUTSIDE_LABELS[j]
                 processing = "reference track (outside reference)" if j == 0 else "input track (outside reference)"
             else:
                 cond = spec.conditions[j - 2]
@@ -284,14 +313,18 @@ def generate_media(
                 "element_id": eid, "page_id": q.page_id, "question_type": q.question_type, "stem": q.stem,
                 "song": q.song, "condition": name, "condition_label": cond_label, "role": role,
                 "element_type": etype, "label": label or "", "file": f"media/{media_dir.name}/{file.name}",
-                "processing": processing, "sources": ";".join(parts[j][1]),
+                "processing": processing, "sources": ";".join(sources[j]),
                 "segment_start_s": source.start_seconds(q.song), "duration_s": round(n / sr, 6), "sample_rate": sr,
-                "gain_db": round(float(matched.gain_db[j]), 4), "loudness_lufs": round(float(matched.loudness_lufs[j]), 3),
-                "true_peak_dbtp": round(float(matched.true_peak_dbtp[j]), 3), "clipped_samples": n_clip,
+                "gain_db": round(float(gain_db[j]), 4), "loudness_lufs": round(level, 3),
+                "true_peak_dbtp": round(float(peak[j] + gain_db[j]), 3), "peak_excess_db": round(float(over[j]), 3),
+                "clipped_samples": n_clip,
             })
         refs, rated = elements[:2], elements[2:]
         rated = [rated[int(i)] for i in order_rng.permutation(len(rated))]
         pages.append(WaetPage(q.page_id, q.title, tuple(refs + rated)))
-        if progress is not None:
-            progress(qi + 1, len(questions), q)
-    return GeneratedTest(pages, rows, questions, clipped)
+    if limited:
+        logger.warning(
+            "test level lowered from %g to %.2f LUFS: %d file(s) would exceed the %g dBTP true-peak ceiling at %g LUFS",
+            spec.target_lufs, level, len(limited), spec.true_peak_dbtp, spec.target_lufs,
+        )
+    return GeneratedTest(pages, rows, questions, clipped, level_lufs=level, peak_limited=limited)

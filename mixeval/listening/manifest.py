@@ -32,7 +32,7 @@ MANIFEST_COLUMNS = [
     "stem",             # mixture | drums | bass | other | vocals
     "song",             # song (item) folder name
     "condition",        # system name from the spec, or input_track / reference_track
-    "condition_label",  # display label (plots, tables)
+    "condition_label",  # display label (plots, tables); for outside references the label participants see
     "role",             # stimulus | hidden_reference | anchor | outside_reference
     "element_type",     # WAET type: normal | outside-reference
     "label",            # WAET label (outside references only)
@@ -43,8 +43,9 @@ MANIFEST_COLUMNS = [
     "duration_s",
     "sample_rate",
     "gain_db",          # gain applied for loudness matching
-    "loudness_lufs",    # integrated loudness of the written file (BS.1770)
+    "loudness_lufs",    # integrated loudness of the written file (BS.1770): the test's one level
     "true_peak_dbtp",   # 4x-oversampled true peak of the written file
+    "peak_excess_db",   # dB this file would have exceeded the true-peak ceiling at the target (0: fits)
     "clipped_samples",  # samples at full scale after 16-bit conversion
 ]
 REQUIRED_COLUMNS = ["element_id", "page_id", "question_type", "stem", "condition"]

@@ -1,4 +1,4 @@
-"""Stimulus media: fades, anchor, true peak, loudness matching, 16-bit WAV output.
+"""Stimulus media: fades, anchor, true peak, loudness matching, 16-bit WAV/FLAC output.
 
 Arrays here are numpy float64 ``(batch, channels, samples)`` (or ``(channels, samples)`` at io).
 Loudness is ITU-R BS.1770 integrated loudness from :mod:`mixfx.fx.loudness`.
@@ -23,11 +23,12 @@ from mixfx.io.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "MatchedAudio", "anchor", "apply_fades", "has_audible_block", "loudness_lufs", "match_loudness", "true_peak_dbtp",
-    "write_wav16",
+    "MEDIA_FORMATS", "MatchedAudio", "anchor", "apply_fades", "common_level", "has_audible_block", "loudness_lufs",
+    "match_loudness", "measure", "true_peak_dbtp", "write_pcm16", "write_wav16",
 ]
 
 PCM16_MAX = 32767.0 / 32768.0
+MEDIA_FORMATS = {"wav": "WAV", "flac": "FLAC"}  # suffix -> libsndfile format; both decode in WAET's decodeAudioData
 
 
 def _check3(x: np.ndarray, name: str = "audio") -> np.ndarray:
@@ -107,6 +108,37 @@ def anchor(x: np.ndarray, sample_rate: int, *, cutoff_hz: float = 3500.0) -> np.
     return np.repeat(low[None, :], x.shape[0], axis=0)
 
 
+def common_level(
+    loudness: np.ndarray, true_peak: np.ndarray, *, target_lufs: float, ceiling_dbtp: float | None
+) -> tuple[float, np.ndarray]:
+    r"""One loudness for a set of files that keeps every true peak under a ceiling.
+
+    Each file :math:`i` with loudness :math:`L_i` and true peak :math:`P_i` is scaled to a common
+    level :math:`\ell`, so its peak becomes :math:`P_i + \ell - L_i`. The rule: use the target,
+    unless a file would then exceed the ceiling :math:`C`; then lower the level for *all* files by
+    the largest excess, so they stay matched:
+
+    .. math::
+        e_i = \max(0,\ P_i + T - L_i - C), \qquad \ell = T - \max_i e_i
+
+    Args:
+        loudness: ``(n,)`` integrated loudness of each file (LUFS), all finite.
+        true_peak: ``(n,)`` true peak of each file as it is (dBTP).
+        target_lufs: the requested level :math:`T`.
+        ceiling_dbtp: :math:`C`; None: no ceiling (the level is the target).
+
+    Returns:
+        ``(level, excess)``: the common level (LUFS) and ``(n,)`` :math:`e_i`, the dB by which each
+        file would have exceeded the ceiling at the target (0 for files that fit).
+    """
+    loudness = np.asarray(loudness, dtype=np.float64)
+    true_peak = np.asarray(true_peak, dtype=np.float64)
+    if ceiling_dbtp is None:
+        return float(target_lufs), np.zeros_like(loudness)
+    excess = np.maximum(0.0, true_peak + (float(target_lufs) - loudness) - float(ceiling_dbtp))
+    return float(target_lufs) - float(excess.max(initial=0.0)), excess
+
+
 @dataclass(frozen=True)
 class MatchedAudio:
     """Loudness-matched audio of one question and what was done to it.
@@ -124,6 +156,21 @@ class MatchedAudio:
     target_lufs: float
 
 
+def measure(x: np.ndarray, sample_rate: int, *, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integrated loudness (LUFS) and true peak (dBTP) of each item of ``(batch, channels, samples)`` audio.
+
+    Raises:
+        MixevalError: an item is silent (no block above −70 LUFS), naming it.
+    """
+    x = _check3(x)
+    names = names or [f"item {i}" for i in range(x.shape[0])]
+    loud = loudness_lufs(x, sample_rate)
+    for name, value in zip(names, loud):
+        if not np.isfinite(value):
+            raise MixevalError(f"{name}: segment is silent (below -70 LUFS); choose another song or segment")
+    return loud, true_peak_dbtp(x)
+
+
 def match_loudness(
     x: np.ndarray,
     sample_rate: int,
@@ -135,7 +182,7 @@ def match_loudness(
     """Scale every item to the same integrated loudness, keeping true peaks under a ceiling.
 
     If any item would exceed ``ceiling_dbtp`` at ``target_lufs``, the common target is lowered
-    for *all* items so that they stay matched; a log line says so.
+    for *all* items so that they stay matched (:func:`common_level`); a log line says so.
 
     Args:
         x: ``(batch, channels, samples)`` audio, all items of one question.
@@ -146,40 +193,48 @@ def match_loudness(
     """
     x = _check3(x)
     names = names or [f"item {i}" for i in range(x.shape[0])]
-    loud = loudness_lufs(x, sample_rate)
-    for name, value in zip(names, loud):
-        if not np.isfinite(value):
-            raise MixevalError(f"{name}: segment is silent (below -70 LUFS); choose another song or segment")
-    target = float(target_lufs)
+    loud, peak = measure(x, sample_rate, names=names)
+    target, excess = common_level(loud, peak, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
     gain_db = target - loud
-    peaks = true_peak_dbtp(x) + gain_db
-    if ceiling_dbtp is not None:
-        excess = float(np.max(peaks - ceiling_dbtp))
-        if excess > 0:
-            target -= excess
-            gain_db = gain_db - excess
-            peaks = peaks - excess
-            worst = names[int(np.argmax(peaks))]
-            logger.warning(
-                "%s: true peak %.2f dBTP over the %.1f dBTP ceiling at %.1f LUFS; question lowered to %.2f LUFS",
-                worst, excess + ceiling_dbtp, ceiling_dbtp, target_lufs, target,
-            )
+    peaks = peak + gain_db
+    if excess.max(initial=0.0) > 0:
+        worst = int(np.argmax(excess))
+        logger.warning(
+            "%s: true peak %.2f dBTP over the %.1f dBTP ceiling at %.1f LUFS; all lowered to %.2f LUFS",
+            names[worst], excess[worst] + ceiling_dbtp, ceiling_dbtp, target_lufs, target,
+        )
     y = x * (10.0 ** (gain_db / 20.0))[:, None, None]
     # both scale with the gain: the relative gate is scale-invariant; blocks crossing the -70 LUFS
     # absolute gate lie far below the relative gate in practice, so no second measurement is needed
     return MatchedAudio(y, gain_db, loud + gain_db, peaks, target)
 
 
-def write_wav16(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> int:
-    """Write ``(channels, samples)`` audio as 16-bit PCM WAV atomically; return the clipped-sample count.
+def write_pcm16(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, *, media_format: str = "wav") -> int:
+    """Write ``(channels, samples)`` audio as 16-bit PCM atomically; return the clipped-sample count.
 
     Samples beyond full scale are clipped (and counted) rather than wrapped.
+
+    Args:
+        media_format: a key of :data:`MEDIA_FORMATS`: ``"wav"`` or ``"flac"`` (lossless, about
+            half the size; both hold the same 16-bit samples).
+
+    Raises:
+        MixevalError: unknown ``media_format``.
     """
+    if media_format not in MEDIA_FORMATS:
+        raise MixevalError(f"media format {media_format!r}: expected one of {sorted(MEDIA_FORMATS)}")
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim != 2:
         raise ValueError(f"expected (channels, samples), got shape {audio.shape}")
     clipped = int(np.count_nonzero(np.abs(audio) > PCM16_MAX))
-    data = np.clip(audio, -1.0, PCM16_MAX).T
+    # quantise here (round to nearest of 32768 steps per unit) so WAV and FLAC hold the same samples:
+    # libsndfile's own float -> PCM conversion scales differently per format
+    data = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16).T
     with atomic_path(Path(path)) as tmp:
-        sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
+        sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format=MEDIA_FORMATS[media_format])
     return clipped
+
+
+def write_wav16(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> int:
+    """:func:`write_pcm16` as WAV."""
+    return write_pcm16(path, audio, sample_rate, media_format="wav")

@@ -23,9 +23,21 @@ def experimenter_readme(spec: ListeningTestSpec, test: GeneratedTest, *, xsd_che
         else "**Clipped files** (raise the true-peak ceiling headroom or lower the target):\n"
         + "\n".join(f"- {c}" for c in test.clipped_files)
     )
-    lowered = sorted({r["page_id"] for r in test.manifest if abs(r["loudness_lufs"] - spec.target_lufs) > 0.5})
-    lowered_txt = (
-        f"Pages lowered below the target to respect the true-peak ceiling: {', '.join(lowered)}." if lowered else ""
+    if test.peak_limited:
+        lowered_txt = (
+            f"\n\n**Level lowered** from {spec.target_lufs:g} to {test.level_lufs:.2f} LUFS for the whole test, because "
+            f"{len(test.peak_limited)} file(s) would peak above the {spec.true_peak_dbtp:g} dBTP ceiling at "
+            f"{spec.target_lufs:g} LUFS (set a lower `target_lufs` or a higher `true_peak_dbtp` in the spec to choose the trade-off):\n"
+            + "\n".join(f"- {c}" for c in test.peak_limited)
+        )
+    else:
+        lowered_txt = ""
+    fmt = {"wav": "16-bit PCM WAV", "flac": "16-bit FLAC (lossless)"}[spec.media_format]
+    flac_note = (
+        "   FLAC media: WAET decodes them with the browser's Web Audio `decodeAudioData` (Chromium, Firefox and\n"
+        "   Safari decode FLAC); its own fallback parser reads WAV only, so regenerate with `--media-format wav`\n"
+        "   for a browser that cannot.\n"
+        if spec.media_format == "flac" else ""
     )
     return f"""# Listening test `{name}`
 
@@ -40,11 +52,11 @@ sliders (MUSHRA interface, saved as 0–1 on the axis `{spec.axis}`).
 | path | content |
 |---|---|
 | `tests/{name}.xml` | WAET test specification{" (validated against WAET's XSD)" if xsd_checked else " (structural check passed; run with `--waet DIR` to validate against WAET's XSD)"} |
-| `media/{name}/*.wav` | {len(test.manifest)} files, 16-bit PCM WAV, {spec.sample_rate} Hz, {', '.join(f'{d:g}' for d in durations)} s, loudness-matched to {spec.target_lufs:g} LUFS (BS.1770) per page{f", true peak <= {spec.true_peak_dbtp:g} dBTP" if spec.true_peak_dbtp is not None else ""} |
+| `media/{name}/*.{spec.media_format}` | {len(test.manifest)} files, {fmt}, {spec.sample_rate} Hz, {', '.join(f'{d:g}' for d in durations)} s, all at one level, {test.level_lufs:.2f} LUFS (BS.1770), across the whole test{f", true peak <= {spec.true_peak_dbtp:g} dBTP (4x oversampled)" if spec.true_peak_dbtp is not None else ""} |
 | `manifest.csv` | **un-blinding key**: element id -> condition, song, stem, processing, loudness. Do not give it to participants. |
 | `spec.json` | the resolved specification |
 
-{clip} {lowered_txt}
+{clip}{lowered_txt}
 
 Conditions:
 
@@ -67,7 +79,7 @@ WAET (GPL-3.0) is not bundled. Get a checkout: `git clone https://github.com/Bre
 4. The test opens with instructions, consent, participant code and years of mixing experience; audio starts
    at the first click on a play button (browser autoplay policy). Pilot it in every browser you will use.
    Participants must play every stimulus and both references and move every slider before going on.
-5. Do not add `sampleRate` to `<setup>`: WAET then refuses to run when the sound card's rate differs.
+{flac_note}5. Do not add `sampleRate` to `<setup>`: WAET then refuses to run when the sound card's rate differs.
    Every page needs all its files: a missing file makes the page hang silently.
 
 ## Results

@@ -4,7 +4,9 @@ Three input forms, detected by :func:`load_results`:
 
 * a WAET ``saves/`` folder of result XMLs (or one result file): only sessions with
   ``waetresult@state="complete"`` and pages with ``state="complete"`` count; the rest is skipped
-  and reported;
+  and reported. With ``include_partial``, sessions saved with ``state="update"`` (the tab was
+  closed before the end, e.g. before the final survey) also count, with their complete pages;
+  :data:`PARTIAL_STATES`;
 * the CSVs written by WAET's ``python/score_parser.py``: ``<page>-<axis>-ratings.csv`` with header
   ``file_keys,<element ids…>`` and one row per session (the folder or its ``ratings/`` subfolder);
 * a long-format CSV with columns participant, page, element (or condition), rating[, axis].
@@ -30,6 +32,7 @@ from mixeval.listening.xmlsafe import parse_xml_file
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "PARTIAL_STATES",
     "RATING_COLUMNS",
     "RatingValueError",
     "ResultSet",
@@ -50,6 +53,9 @@ _LONG_ALIASES = {
     "rating": ("rating", "value", "score"),
     "axis": ("axis",),
 }
+
+
+PARTIAL_STATES = ("update",)  # WAET's intermediate save after each page; "complete" after the final survey
 
 
 @dataclass
@@ -85,18 +91,23 @@ def _float(text: str | None, where: str) -> float:
     return value
 
 
-def parse_waet_result(path: str | os.PathLike, *, axis: str | None = None) -> tuple[list[dict], dict, list[tuple[str, str]]]:
+def parse_waet_result(
+    path: str | os.PathLike, *, axis: str | None = None, include_partial: bool = False
+) -> tuple[list[dict], dict, list[tuple[str, str]]]:
     """Parse one WAET result file.
 
     Args:
         path: a ``<waetresult>`` XML file.
         axis: keep only ``<value interface-name=axis>``; None keeps every axis.
+        include_partial: also read the complete pages of a session in a :data:`PARTIAL_STATES`
+            state (saved, but not finished).
 
     Returns:
         ``(rows, session, skipped)``: rating rows (dicts with :data:`RATING_COLUMNS` plus
         ``element_type``, ``presented_id``, ``listen_time_s``), a session dict (``participant``
         = the session key, ``state``, ``code`` and ``experience_years`` from the pre-test survey),
-        and skipped pages as ``(where, reason)``. An incomplete session gives no rows.
+        and skipped pages as ``(where, reason)``. An incomplete session gives no rows (unless
+        ``include_partial`` and its state is partial).
 
     Raises:
         MixevalError: not XML, unsafe XML, not a ``<waetresult>``, or a non-numeric rating.
@@ -118,7 +129,7 @@ def parse_waet_result(path: str | os.PathLike, *, axis: str | None = None) -> tu
                 session["experience_years"] = float(response)
             except ValueError:
                 pass
-    if state != "complete":
+    if state != "complete" and not (include_partial and state in PARTIAL_STATES):
         return [], session, []
     rows: list[dict] = []
     skipped: list[tuple[str, str]] = []
@@ -159,11 +170,13 @@ def parse_waet_result(path: str | os.PathLike, *, axis: str | None = None) -> tu
     return rows, session, skipped
 
 
-def read_waet_saves(path: str | os.PathLike, *, axis: str | None = None) -> ResultSet:
+def read_waet_saves(path: str | os.PathLike, *, axis: str | None = None, include_partial: bool = False) -> ResultSet:
     """Read a WAET ``saves/`` folder (every ``*.xml``) or a single result file.
 
     Files that are not complete sessions are skipped with a reason (stub without state,
-    ``state="update"`` for an abandoned session, unreadable XML, not a result file).
+    ``state="update"`` for an abandoned session, unreadable XML, not a result file). With
+    ``include_partial``, ``state="update"`` sessions are kept with their complete pages, and
+    a note names them.
 
     Raises:
         MixevalError: no XML files, or no complete session at all.
@@ -175,20 +188,25 @@ def read_waet_saves(path: str | os.PathLike, *, axis: str | None = None) -> Resu
     rows: list[dict] = []
     sessions: list[dict] = []
     skipped: list[tuple[str, str]] = []
+    partials: list[str] = []
     for file in files:
         try:
-            file_rows, session, page_skips = parse_waet_result(file, axis=axis)
+            file_rows, session, page_skips = parse_waet_result(file, axis=axis, include_partial=include_partial)
         except RatingValueError:
             raise
         except MixevalError as err:
             skipped.append((file.name, str(err).split(": ", 1)[-1]))
             continue
-        if session["state"] != "complete":
+        partial = include_partial and session["state"] in PARTIAL_STATES
+        if session["state"] != "complete" and not partial:
             reason = "stub without state (key requested, nothing saved)" if session["state"] is None else (
-                f"state={session['state']!r} (session not finished)"
+                f"state={session['state']!r} (session not finished{'' if include_partial else '; --include-partial keeps its complete pages'})"
             )
             skipped.append((file.name, reason))
             continue
+        if partial:
+            pages = len({r["page"] for r in file_rows})
+            partials.append(f"{file.name} ({session['participant']}: {pages} complete page(s))")
         sessions.append(session)
         rows.extend(file_rows)
         skipped.extend(page_skips)
@@ -197,8 +215,12 @@ def read_waet_saves(path: str | os.PathLike, *, axis: str | None = None) -> Resu
         raise MixevalError(f"{path}: no complete WAET sessions among {len(files)} file(s) ({reasons})")
     if not rows:
         raise MixevalError(f"{path}: complete sessions hold no ratings" + (f" on axis {axis!r}" if axis else ""))
+    notes = []
+    if partials:
+        notes.append(f"--include-partial: kept {len(partials)} unfinished session(s) (state='update', closed before the end) "
+                     f"with their complete pages: {', '.join(partials)}")
     ratings = pd.DataFrame(rows)
-    return ResultSet(ratings=ratings, kind="waet", sessions=pd.DataFrame(sessions), skipped=skipped)
+    return ResultSet(ratings=ratings, kind="waet", sessions=pd.DataFrame(sessions), skipped=skipped, notes=notes)
 
 
 def _ratings_files(path: Path) -> list[Path]:
@@ -328,10 +350,11 @@ def read_long_csv(path: str | os.PathLike) -> ResultSet:
     return ResultSet(ratings=out, kind="long_csv", sessions=sessions, notes=notes)
 
 
-def load_results(path: str | os.PathLike, *, axis: str | None = None) -> ResultSet:
+def load_results(path: str | os.PathLike, *, axis: str | None = None, include_partial: bool = False) -> ResultSet:
     """Detect the results form at ``path`` and read it (see the module docstring).
 
     After reading, a single rating axis is chosen: ``axis`` if given, else the only one present.
+    ``include_partial`` applies to WAET saves (see :func:`read_waet_saves`).
 
     Raises:
         MixevalError: the path is missing, an empty folder, of unknown type, or holds several
@@ -342,7 +365,7 @@ def load_results(path: str | os.PathLike, *, axis: str | None = None) -> ResultS
         raise MixevalError(f"{path}: results path not found")
     if path.is_dir():
         if any(path.glob("*.xml")):
-            result = read_waet_saves(path, axis=axis)
+            result = read_waet_saves(path, axis=axis, include_partial=include_partial)
         elif _ratings_files(path):
             result = read_score_parser_csvs(path)
         else:
@@ -356,7 +379,7 @@ def load_results(path: str | os.PathLike, *, axis: str | None = None) -> ResultS
             else:
                 raise MixevalError(f"{path}: folder holds no results (*.xml WAET saves, *-ratings.csv, or a long-format *.csv)")
     elif path.suffix.lower() == ".xml":
-        result = read_waet_saves(path, axis=axis)
+        result = read_waet_saves(path, axis=axis, include_partial=include_partial)
     elif path.name.endswith("-ratings.csv"):
         result = read_score_parser_csvs(path)
     elif path.suffix.lower() == ".csv":

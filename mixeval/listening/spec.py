@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mixeval.errors import MixevalError
+from mixeval.listening.media import MEDIA_FORMATS
 from mixfx import SAMPLE_RATE, STEMS
 
 __all__ = ["BUILTIN_SOURCES", "SOURCES", "ConditionSpec", "ListeningTestSpec", "load_spec"]
@@ -117,9 +118,12 @@ class ListeningTestSpec:
         sample_rate: rate of every media file (Hz).
         segment_seconds, segment_start_seconds: the excerpt cut from every file of a question.
         segment_starts: per-song start overrides (s).
-        target_lufs: integrated loudness of every file (BS.1770).
-        true_peak_dbtp: true-peak ceiling; a question whose files would exceed it is lowered as a
-            whole (still matched). None disables the ceiling (clipping is then reported).
+        target_lufs: integrated loudness of every file of the test (BS.1770): one level for all pages.
+        true_peak_dbtp: true-peak ceiling; when a file would exceed it at ``target_lufs``, the whole
+            test is lowered by the largest excess (still one level), and those files are reported.
+            None disables the ceiling (clipping is then reported).
+        media_format: ``wav`` or ``flac`` (16-bit PCM either way; FLAC is about half the size to
+            preload and decodes in WAET's Web Audio ``decodeAudioData``).
         fade_ms: fade-in/out length.
         anchor_cutoff_hz: low-pass cut-off of the built-in anchor.
         project_return: WAET ``setup@projectReturn`` (``save.php`` or ``local``).
@@ -141,6 +145,7 @@ class ListeningTestSpec:
     segment_starts: Mapping[str, float] = field(default_factory=dict)
     target_lufs: float = -23.0
     true_peak_dbtp: float | None = -1.0
+    media_format: str = "wav"
     fade_ms: float = 20.0
     anchor_cutoff_hz: float = 3500.0
     project_return: str = "save.php"
@@ -193,6 +198,8 @@ class ListeningTestSpec:
             raise MixevalError(f"spec target_lufs: expected -70..0 LUFS, got {self.target_lufs}")
         if self.true_peak_dbtp is not None and not -20.0 <= float(self.true_peak_dbtp) <= 0.0:
             raise MixevalError(f"spec true_peak_dbtp: expected -20..0 dBTP or none, got {self.true_peak_dbtp}")
+        if self.media_format not in MEDIA_FORMATS:
+            raise MixevalError(f"spec media_format: expected one of {sorted(MEDIA_FORMATS)}, got {self.media_format!r}")
         if not 0.0 <= float(self.fade_ms) <= 500.0:
             raise MixevalError(f"spec fade_ms: expected 0..500 ms, got {self.fade_ms}")
         if not 100.0 <= float(self.anchor_cutoff_hz) < self.sample_rate / 2:

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mixeval.errors import MixevalError
-from mixeval.listening.analyze import GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, unblind
+from mixeval.listening.analyze import (
+    GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, stem_order, unblind,
+)
 from mixeval.listening.generate import Question, Renderer, generate_media
 from mixeval.listening.manifest import read_manifest, write_manifest
 from mixeval.listening.readme import experimenter_readme
@@ -27,7 +29,7 @@ from mixfx.io.atomic import atomic_dir, atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AnalyzeResult", "MakeResult", "analyze_listening", "make_listening_test"]
+__all__ = ["AnalyzeResult", "MakeResult", "analyze_listening", "make_listening_test", "violin_panels"]
 
 _FLOATS = {
     "p": "{:.3g}", "p_bonferroni": "{:.3g}", "p_gg": "{:.3g}", "friedman_p": "{:.3g}",
@@ -37,7 +39,11 @@ _FLOATS = {
 
 @dataclass
 class MakeResult:
-    """What :func:`make_listening_test` wrote."""
+    """What :func:`make_listening_test` wrote.
+
+    ``level_lufs`` is the one loudness of every file; ``peak_limited`` lists the files that
+    would have exceeded the true-peak ceiling at the target, which is why the level is lower.
+    """
 
     out_dir: Path
     xml_path: Path
@@ -46,6 +52,8 @@ class MakeResult:
     n_files: int
     clipped_files: list[str]
     xsd_validated: bool
+    level_lufs: float = float("nan")
+    peak_limited: list[str] = field(default_factory=list)
 
 
 def make_listening_test(
@@ -61,7 +69,7 @@ def make_listening_test(
 
     Layout of ``out_dir`` (default ``listening_test/<name>``)::
 
-        tests/<name>.xml      media/<name>/<token>.wav      manifest.csv   README.md   spec.json
+        tests/<name>.xml      media/<name>/<token>.{wav,flac}      manifest.csv   README.md   spec.json
 
     Before the folder appears, the XML passes the structural check (every media file exists
     and decodes, ids unique, ...) and, with ``waet_dir``, WAET's own XSD.
@@ -98,7 +106,7 @@ def make_listening_test(
     return MakeResult(
         out_dir=out, xml_path=out / "tests" / f"{spec.name}.xml", manifest_path=out / "manifest.csv",
         n_pages=len(test.pages), n_files=len(test.manifest), clipped_files=test.clipped_files,
-        xsd_validated=waet_dir is not None,
+        xsd_validated=waet_dir is not None, level_lufs=test.level_lufs, peak_limited=test.peak_limited,
     )
 
 
@@ -124,20 +132,25 @@ def analyze_listening(
     options: AnalysisOptions = AnalysisOptions(),
     axis: str | None = None,
     plots: bool = True,
+    include_partial: bool = False,
 ) -> AnalyzeResult:
     """Read results, un-blind them with the manifest, compute statistics, write tables and plots.
 
     Writes into ``out_dir``: ``ratings.csv`` (un-blinded long table), ``descriptives``,
-    ``pairwise``, ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
+    ``pairwise`` (condition ids in ``a``/``b``, display labels in ``a_label``/``b_label``), ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
     ``violin.{png,pdf}`` (one panel per question type, like Fig. 3), ``violin_stems.{png,pdf}``
     (per instrument, when several) and ``summary.md``.
+
+    ``include_partial`` keeps WAET sessions saved with ``state="update"`` (every page may be
+    rated, but the tab was closed before the final survey) with their complete pages; the
+    notes and ``participants`` (column ``session_state``) say which.
 
     Raises:
         MixevalError: any bad input (see :func:`load_results`, :func:`read_manifest`,
             :func:`unblind`, :func:`normalize_scale`).
     """
     options = options.validate()
-    result = load_results(results, axis=axis)
+    result = load_results(results, axis=axis, include_partial=include_partial)
     man = read_manifest(manifest) if manifest is not None else None
     ratings, notes = unblind(result, man)
     ratings, top = normalize_scale(ratings, options.scale)
@@ -155,29 +168,44 @@ def analyze_listening(
     desc = analysis.descriptives
     files += write_table(desc, out / "descriptives", bold_best={"mean": "max", "median": "max"}, best_within="group",
                          caption="Listening test: ratings per condition", label="tab:listening").values()
-    pw = analysis.pairwise.copy()
-    if len(set(analysis.labels.values())) == len(analysis.labels):
-        pw["a"], pw["b"] = pw["a"].map(analysis.labels), pw["b"].map(analysis.labels)
+    pw = _with_labels(analysis.pairwise, analysis.labels)
     files += write_table(pw, out / "pairwise", float_format=_float_format(pw),
                          caption="Post-hoc paired t-tests with Bonferroni correction", label="tab:listening-posthoc").values()
     files += write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus)).values()
     files += write_table(_participants_table(analysis, result), out / "participants", formats=("csv", "md")).values()
     if plots:
-        top_groups = [g for g in analysis.groups if ":" not in g]
-        panels = [(_group_title(g).capitalize(), analysis.ratings["question_type"] == g) for g in top_groups[::-1]]
-        fig = violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels)
-        files += save_figure(fig, out / "violin")
-        stem_groups = [g for g in analysis.groups if g.startswith("single_stem:")]
-        if stem_groups:
-            r = analysis.ratings
-            stems = [g.split(":", 1)[1] for g in stem_groups]
-            panels = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
-            files += save_figure(violin_figure(r, panels, analysis.conditions, labels=analysis.labels), out / "violin_stems")
+        for name, panels in violin_panels(analysis).items():
+            files += save_figure(violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels), out / name)
     summary = _summary(analysis, result, results, options)
     with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
         f.write(summary)
     files.append(out / "summary.md")
     return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
+
+
+def violin_panels(analysis: Analysis) -> dict[str, list[tuple[str, pd.Series]]]:
+    """The violin figures to draw: ``{file stem: [(panel title, row mask of analysis.ratings)]}``.
+
+    ``violin``: one panel per question type (single stem, then multitrack, as in Fig. 3).
+    ``violin_stems`` (with several instruments): one panel per instrument, in the order drums,
+    bass, other, vocals whatever the order of the data.
+    """
+    r = analysis.ratings
+    top = [g for g in analysis.groups if ":" not in g]
+    figures = {"violin": [(_group_title(g).capitalize(), r["question_type"] == g) for g in top[::-1]]}
+    stems = stem_order(g.split(":", 1)[1] for g in analysis.groups if g.startswith("single_stem:"))
+    if stems:
+        figures["violin_stems"] = [(s, (r["question_type"] == "single_stem") & (r["stem"] == s)) for s in stems]
+    return figures
+
+
+def _with_labels(pairwise: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """``pairwise`` with ``a_label``/``b_label`` (display labels) after the condition ids ``a``/``b``."""
+    pw = pairwise.copy()
+    at = list(pw.columns).index("b") + 1 if "b" in pw.columns else len(pw.columns)
+    pw.insert(at, "b_label", pw["b"].map(lambda c: labels.get(c, c)))
+    pw.insert(at, "a_label", pw["a"].map(lambda c: labels.get(c, c)))
+    return pw
 
 
 def _float_format(df: pd.DataFrame) -> dict:
@@ -188,6 +216,8 @@ def _participants_table(analysis: Analysis, result: ResultSet) -> pd.DataFrame:
     table = analysis.participants.copy()
     if not result.sessions.empty and "code" in result.sessions.columns:
         extra = result.sessions.set_index("participant")[["code", "experience_years"]]
+        if "state" in result.sessions.columns:
+            extra["session_state"] = result.sessions.set_index("participant")["state"]
         table = table.join(extra, on="participant")
     return table
 

@@ -154,14 +154,14 @@ def load_ir_folder(folder: str | os.PathLike, *, sample_rate: int = SAMPLE_RATE,
     Raises:
         MixfxError: the folder does not exist or holds no readable audio file.
     """
-    from mixfx.io.audio import AUDIO_SUFFIXES, load_audio
+    from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, load_audio
 
     root = Path(folder)
     if not root.is_dir():
         raise MixfxError(f"{root}: IR folder not found")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
-        raise MixfxError(f"{root}: no impulse-response audio files (.wav/.flac) found")
+        raise MixfxError(f"{root}: no impulse-response audio files ({AUDIO_SUFFIX_TEXT}) found")
     irs, rts, bins, names = [], [], [], []
     for f in files:
         ir = load_audio(f, sample_rate=sample_rate, allow_silent=False)

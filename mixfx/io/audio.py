@@ -23,7 +23,10 @@ from mixfx.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+# file suffixes read as audio: what this libsndfile decodes (MP3 needs libsndfile >= 1.1). MP3 frames
+# carry encoder delay, so MP3 stems may be offset by some milliseconds from each other.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg") + ((".mp3",) if "MP3" in sf.available_formats() else ()) + (".aiff", ".aif")
+AUDIO_SUFFIX_TEXT = "/".join(AUDIO_SUFFIXES)  # for messages: ".wav/.flac/.ogg/.mp3/.aiff/.aif"
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
@@ -54,7 +57,7 @@ def load_audio(
     """Load an audio file as a stereo float32 tensor at ``sample_rate``.
 
     Args:
-        path: audio file (any format libsndfile reads: WAV, FLAC, OGG, AIFF).
+        path: audio file (any format libsndfile reads: WAV, FLAC, OGG, MP3, AIFF).
         sample_rate: rate to return; a file at another rate is resampled (polyphase) and a log
             line says so.
         min_seconds: raise when the (resampled) audio is shorter than this.

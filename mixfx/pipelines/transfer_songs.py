@@ -18,7 +18,7 @@ import torch
 
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
-from mixfx.io.audio import AUDIO_SUFFIXES, audio_info, load_audio
+from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, audio_info, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def as_song(path: str | os.PathLike) -> SongSource | None:
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() not in AUDIO_SUFFIXES:
-            raise MixfxError(f"{path}: not an audio file (expected {', '.join(AUDIO_SUFFIXES)})")
+            raise MixfxError(f"{path}: not an audio file (expected {AUDIO_SUFFIX_TEXT})")
         return SongSource(path.stem, mixture=path)
     if not path.is_dir():
         raise MixfxError(f"{path}: no such file or folder")
@@ -71,9 +71,9 @@ def as_song(path: str | os.PathLike) -> SongSource | None:
     if mixture is not None:
         return SongSource(path.name, mixture=mixture)
     if stems:
-        missing = [f"{s}.wav" for s in STEMS if s not in stems]
+        missing = [s for s in STEMS if s not in stems]
         raise MixfxError(f"{path}: missing stem(s) {', '.join(missing)}; a song folder needs "
-                         f"{', '.join(STEMS)} (.wav) or a mixture.wav")
+                         f"{', '.join(STEMS)} ({AUDIO_SUFFIX_TEXT}) or a mixture file")
     return None
 
 
@@ -96,7 +96,7 @@ def list_songs(path: str | os.PathLike) -> list[SongSource]:
             raise MixfxError(f"{path}: two songs named {item.name!r} ({songs[item.name].path.name}, {child.name})")
         songs[item.name] = item
     if not songs:
-        raise MixfxError(f"{path}: no songs found (expected stem files {', '.join(STEMS)} .wav, a mixture file, "
+        raise MixfxError(f"{path}: no songs found (expected stem files {', '.join(STEMS)} ({AUDIO_SUFFIX_TEXT}), a mixture file, "
                          f"or a folder of such song folders)")
     return list(songs.values())
 
@@ -130,7 +130,7 @@ def load_stems(song: SongSource, *, separator=None, min_seconds: float = 1.0,
     if song.stems is None:
         if separator is None:
             raise MixfxError(f"{song.mixture}: is a mixture: pass --separator-weights PATH (a torchaudio HDemucs "
-                             f"state_dict) or give a stem folder ({', '.join(STEMS)} .wav)")
+                             f"state_dict) or give a stem folder ({', '.join(STEMS)}; {AUDIO_SUFFIX_TEXT})")
         mixture = load_audio(song.mixture, sample_rate=SAMPLE_RATE, min_seconds=min_seconds)
         log.info("%s: separating %.1f s with Hybrid Demucs", song.mixture, mixture.shape[-1] / SAMPLE_RATE)
         stems = separator.separate(mixture, SAMPLE_RATE, progress=progress)
