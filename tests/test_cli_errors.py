@@ -98,3 +98,16 @@ def test_fresh_start_drops_a_dead_starts_metrics_and_temporaries(synth_root, tmp
     steps = [line.split(",")[0] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert "7" not in steps and steps
     assert not list((run / "checkpoints").glob(".*.tmp*"))
+
+
+def test_a_truncated_wav_is_refused_and_a_complete_one_loads(tmp_path):
+    from mixfx.io.audio import load_audio
+
+    x = np.full((44100, 2), 0.1, dtype=np.float32)
+    for subtype in ("FLOAT", "PCM_16", "PCM_24"):
+        sf.write(tmp_path / "full.wav", x, 44100, subtype=subtype)
+        assert load_audio(tmp_path / "full.wav").shape == (2, 44100)
+        data = (tmp_path / "full.wav").read_bytes()
+        (tmp_path / "cut.wav").write_bytes(data[:len(data) - len(data) // 2])
+        with pytest.raises(MixfxError, match="truncated WAV"):
+            load_audio(tmp_path / "cut.wav")

@@ -42,7 +42,38 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
         info = sf.info(str(path))
     except Exception as err:  # soundfile raises several types for corrupt headers
         raise MixfxError(f"{path}: cannot read audio ({_short(err)})") from None
+    missing = _wav_missing_bytes(path)
+    if missing:
+        raise MixfxError(f"{path}: truncated WAV file (its header declares {missing} more bytes of audio than the file holds)")
     return int(info.frames), int(info.samplerate), int(info.channels)
+
+
+def _wav_missing_bytes(path: Path) -> int:
+    """For a RIFF/WAVE file, how many bytes of its ``data`` chunk are missing (0: complete or not a WAV).
+
+    libsndfile silently shortens a truncated WAV to the frames present, so a cut-off download
+    would otherwise load as a few milliseconds of audio.
+    """
+    import struct
+
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return 0
+            offset = 12
+            while offset + 8 <= size:
+                f.seek(offset)
+                chunk, length = struct.unpack("<4sI", f.read(8))
+                if chunk == b"data":
+                    if length == 0xFFFFFFFF:  # streamed / unknown length
+                        return 0
+                    return max(0, offset + 8 + length - size)
+                offset += 8 + length + (length & 1)
+    except OSError:
+        return 0
+    return 0
 
 
 def load_audio(
