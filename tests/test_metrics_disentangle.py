@@ -251,8 +251,8 @@ def test_dci_reproduces_reference_procedure():
     res = dci(f, codes, seed=3, n_splits=10, n_jobs=1, n_estimators=5, **grid)
     fs, cs = minmax_scale(f), minmax_scale(codes)
 
-    def state(j, g, fold):  # the documented rule: SeedSequence(seed, spawn_key=(factor, grid point, fold))
-        return int(np.random.SeedSequence(3, spawn_key=(j, g, fold)).generate_state(1)[0])
+    def state(*key):  # the documented rule: SeedSequence(seed, spawn_key=(0, factor, grid point, fold) / (1, factor, grid point))
+        return int(np.random.SeedSequence(3, spawn_key=key).generate_state(1)[0])
 
     for j in range(2):
         best, best_mse = None, 10e10
@@ -260,12 +260,12 @@ def test_dci_reproduces_reference_procedure():
         for g, (md, mf) in enumerate(points):
             fold_mse = []
             for fold, (tr, te) in enumerate(KFold(n_splits=10).split(cs)):
-                model = RandomForestRegressor(n_estimators=5, max_depth=md, max_features=mf, random_state=state(j, g, fold))
+                model = RandomForestRegressor(n_estimators=5, max_depth=md, max_features=mf, random_state=state(0, j, g, fold))
                 model.fit(cs[tr], fs[tr, j])
                 fold_mse.append(mean_squared_error(fs[te, j], model.predict(cs[te])))
             if np.mean(fold_mse) < best_mse:
                 best, best_g, best_mse = (md, mf), g, np.mean(fold_mse)
-        model = RandomForestRegressor(n_estimators=5, max_depth=best[0], max_features=best[1], random_state=state(j, best_g, 10))
+        model = RandomForestRegressor(n_estimators=5, max_depth=best[0], max_features=best[1], random_state=state(1, j, best_g))
         model.fit(cs, fs[:, j])
         assert res.best_params[j] == best
         info = max(1 - 12 * mean_squared_error(model.predict(cs), fs[:, j]), 0)

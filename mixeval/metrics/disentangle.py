@@ -240,25 +240,33 @@ class DCIResult:
         }
 
 
-def forest_seeds(seed: int | None, n_factors: int, n_grid: int, n_splits: int) -> np.ndarray:
-    """``random_state`` of every forest fit of :func:`dci`, one per (factor, grid point, fold).
+def forest_seeds(seed: int | None, n_factors: int, n_grid: int, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``random_state`` of every forest fit of :func:`dci`: one per (factor, grid point, fold) and per refit.
 
-    Entry ``[j, g, f]`` is ``SeedSequence(seed, spawn_key=(j, g, f)).generate_state(1)[0]`` (uint32);
-    fold index ``f = n_splits`` is the refit on all samples. Distinct streams make the grid points'
-    CV scores independent draws instead of re-using the same bootstrap and feature draws for all of them.
+    CV fit ``[j, g, f]`` gets ``SeedSequence(seed, spawn_key=(0, j, g, f)).generate_state(1)[0]``
+    and the refit of factor ``j`` at grid point ``g`` on all samples ``spawn_key=(1, j, g)`` (uint32
+    values), so the refit does not depend on ``n_splits``. Distinct streams make the grid points' CV
+    scores independent draws instead of re-using the same bootstrap and feature draws for all of them.
 
     Args:
         seed: the user's seed (None: fresh OS entropy, shared by all entries).
         n_factors, n_grid, n_splits: sizes.
 
     Returns:
-        ``(n_factors, n_grid, n_splits + 1)`` int64 array.
+        ``(cv, refit)``: int64 arrays ``(n_factors, n_grid, n_splits)`` and ``(n_factors, n_grid)``.
     """
     entropy = np.random.SeedSequence(seed).entropy
-    out = np.empty((n_factors, n_grid, n_splits + 1), dtype=np.int64)
-    for idx in np.ndindex(out.shape):
-        out[idx] = np.random.SeedSequence(entropy, spawn_key=idx).generate_state(1)[0]
-    return out
+
+    def draw(key: tuple[int, ...]) -> int:
+        return int(np.random.SeedSequence(entropy, spawn_key=key).generate_state(1)[0])
+
+    cv = np.empty((n_factors, n_grid, n_splits), dtype=np.int64)
+    for idx in np.ndindex(cv.shape):
+        cv[idx] = draw((0, *idx))
+    refit = np.empty((n_factors, n_grid), dtype=np.int64)
+    for idx in np.ndindex(refit.shape):
+        refit[idx] = draw((1, *idx))
+    return cv, refit
 
 
 def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int | None) -> RandomForestRegressor:
@@ -384,7 +392,7 @@ def dci(
     k = y_all.shape[1]
     folds = list(KFold(n_splits=n_splits).split(x)) if n_splits else []
     total = k * (len(grid) * n_splits + 1)
-    seeds = forest_seeds(seed, k, len(grid), n_splits)
+    seeds, refit_seeds = forest_seeds(seed, k, len(grid), n_splits)
     tasks = [
         delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, int(seeds[j, g, i]))
         for j in range(k)
@@ -398,7 +406,7 @@ def dci(
         cv_mse = np.full((k, 1), np.nan)
     best = np.argmin(cv_mse, axis=1)  # first minimum = reference's strict "<"
     refits = _run(
-        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, int(seeds[j, best[j], n_splits])) for j in range(k)],
+        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, int(refit_seeds[j, best[j]])) for j in range(k)],
         n_jobs, progress, total - k, total,
     )
     mse_train = np.array([m for m, _ in refits])
