@@ -111,3 +111,30 @@ def test_a_truncated_wav_is_refused_and_a_complete_one_loads(tmp_path):
         (tmp_path / "cut.wav").write_bytes(data[:len(data) - len(data) // 2])
         with pytest.raises(MixfxError, match="truncated WAV"):
             load_audio(tmp_path / "cut.wav")
+
+
+def test_auto_scale_refuses_mixed_rating_scales():
+    import pandas as pd
+
+    from mixeval.errors import MixevalError
+    from mixeval.listening.analyze import normalize_scale
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"participant": "p1", "page": [f"q{i}" for i in range(20)], "condition": "a",
+                       "rating": rng.uniform(0.05, 0.95, 20)})
+    out, top = normalize_scale(df)
+    assert top == 1.0 and np.allclose(out["rating"], df["rating"])
+    df.loc[7, "rating"] = 7.5
+    with pytest.raises(MixevalError, match=r"rating 7.5 \(participant p1, page q7\).*mixed rating scales"):
+        normalize_scale(df)
+    hundred = df.assign(rating=rng.uniform(5, 95, 20))  # a real 0–100 test still works
+    assert normalize_scale(hundred)[1] == 100.0
+
+
+def test_reproduce_refuses_bad_sizes_before_creating_its_folder(tmp_path):
+    from mixeval.cli import app as mixeval_app
+
+    for args in (["--songs", "-1"], ["--seconds", "0"], ["--preset", "bogus"], ["--data", str(tmp_path / "nope")]):
+        res = runner.invoke(mixeval_app, ["reproduce", str(tmp_path / "out"), *args])
+        _one_line_error(res, "")
+        assert not (tmp_path / "out").exists(), args

@@ -155,11 +155,23 @@ def unblind(result: ResultSet, manifest: pd.DataFrame | None) -> tuple[pd.DataFr
 def normalize_scale(df: pd.DataFrame, scale: str = "auto") -> tuple[pd.DataFrame, float]:
     """Bring ratings to [0, 1]: ``auto`` takes [0, 1] when every rating fits, else [0, 100].
 
+    ``auto`` refuses a file where ratings exceed 1 although most of them lie strictly between 0 and 1
+    (a 0–1 test with a stray 0–100 value would otherwise be divided by 100 as a whole).
+
     Raises:
         MixevalError: a rating outside the chosen range (naming source, participant, page, element).
     """
     values = df["rating"].to_numpy(dtype=float)
     top = 1.0 if scale == "1" or (scale == "auto" and values.max() <= 1.0) else 100.0
+    fractional = (values > 0) & (values < 1)
+    if scale == "auto" and top == 100.0 and fractional.mean() > 0.5:
+        # most ratings are fractions of 1, yet some exceed 1: two scales mixed, not a 0–100 test
+        r = df[values > 1].iloc[0]
+        raise MixevalError(
+            f"{r.get('source', 'results')}: rating {r['rating']} (participant {r['participant']}, page {r['page']}) exceeds 1 "
+            f"while {fractional.mean():.0%} of the ratings lie strictly between 0 and 1: mixed rating scales; fix the "
+            f"file or pass --scale 1 or --scale 100"
+        )
     bad = (values < 0) | (values > top)
     if bad.any():
         r = df[bad].iloc[0]

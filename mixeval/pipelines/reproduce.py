@@ -52,6 +52,14 @@ class ReproduceConfig:
             raise MixevalError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
         if self.evaluation not in ("quick", "paper"):
             raise MixevalError(f"unknown evaluation size {self.evaluation!r}; expected 'quick' or 'paper'")
+        if self.songs < 6:
+            raise MixevalError(f"--songs: the synthetic dataset needs ≥ 6 songs (train, validation and 2 test songs), got {self.songs}")
+        if not self.seconds >= 4:
+            raise MixevalError(f"--seconds: synthetic songs need ≥ 4 s, got {self.seconds}")
+        for name in ("encoder_steps", "cloner_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MixevalError(f"{name}: expected ≥ 1, got {value}")
 
     @classmethod
     def paper(cls, **changes) -> "ReproduceConfig":
@@ -94,7 +102,11 @@ def reproduce(
     from mixfx.pipelines.transfer import transfer
     from mixfx.train.config import ClonerTrainConfig, EncoderTrainConfig
 
-    out = Path(out)
+    from mixfx.io.paths import check_output_dir
+
+    out = check_output_dir(out, option="OUT")
+    if data is not None and not Path(data).is_dir():
+        raise MixevalError(f"--data {data}: no such folder")
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
 
