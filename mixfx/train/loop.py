@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,7 +227,7 @@ def run_loop(
     """
     from tqdm import tqdm
 
-    bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and rt.is_main), unit="step", leave=False)
+    bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and rt.is_main and sys.stderr.isatty()), unit="step", leave=False)
     step = start_step
     if validate is not None and start_step == 0:  # the untrained model's validation loss: the baseline
         run.log(0, "valid", validate(0))
