@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mixfx.errors import MixfxError
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.style_transfer import StyleTransfer
-from mixfx.models.tcn_inference import cloner_forward_tiled, tile_for_memory, tiled_memory_bytes
+from mixfx.models.tcn_inference import cloner_forward_tiled, silent_output_mask, tile_for_memory, tiled_memory_bytes
 
 
 def _random_cloner(config: ClonerConfig, seed: int) -> MixFXCloner:
@@ -143,3 +143,29 @@ def test_style_transfer_splits_rows_when_the_budget_is_tight():
     y = st.convert(x, e, progress=lambda d, n: calls.append((d, n)))
     assert torch.allclose(y, full, atol=1e-5)
     assert calls[-1] == (12000, 12000) and all(a <= b for (a, _), (b, _) in zip(calls, calls[1:]))
+
+
+def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():
+    left = sum(b.pad[0] for b in TINY.blocks)
+    right = sum(b.pad[1] for b in TINY.blocks)
+    g = torch.Generator().manual_seed(9)
+    x = 0.3 * torch.randn(2, 2, 3000, generator=g)
+    x[0, :, 1000:2000] = 1e-4 * torch.randn(2, 1000, generator=g)  # −80 dBFS noise: long quiet span
+    x[1, :, 1000:1150] = 0.0  # shorter than the receptive field (211): converted as Ψ computes it
+    x[1, :, 2900:] = 0.0  # quiet tail: only its last samples see nothing but quiet input and padding
+    e = torch.randn(2, 8, generator=g)
+    with torch.no_grad():
+        full = TINY(x, e)
+        assert TINY(torch.zeros(1, 2, 500), e[:1]).abs().amin() > 0  # Ψ does not map silence to silence
+    y = StyleTransfer(None, TINY).convert(x, e)
+    zero = torch.zeros(2, 3000, dtype=torch.bool)
+    zero[0, 1000 + left:2000 - right] = True
+    zero[1, 2900 + left:] = True
+    assert torch.equal(y.abs().amax(dim=1) == 0, zero)
+    assert torch.allclose(y[0][:, ~zero[0]], full[0][:, ~zero[0]], atol=1e-5)
+    assert torch.allclose(y[1][:, ~zero[1]], full[1][:, ~zero[1]], atol=1e-5)
+    # independent check of the mask: brute force over every output sample
+    quiet = x.abs().amax(dim=1) <= 1e-3
+    brute = torch.tensor([[bool(quiet[k, max(0, t - left):t + right + 1].all()) for t in range(3000)] for k in range(2)])
+    assert torch.equal(silent_output_mask(x, left, right, 1e-3), brute)
+    assert torch.allclose(StyleTransfer(None, TINY, silence_db=None).convert(x, e), full, atol=1e-5)

@@ -11,7 +11,10 @@ and runs ``y = Ψ(normalize(x), Φ(ref))`` on batches ``(B, 2, T)``:
 * :meth:`StyleTransfer.convert`: Ψ on every row, streamed layer by layer in tiles within a memory
   budget (:func:`mixfx.models.tcn_inference.cloner_forward_tiled`: one full pass, nothing
   recomputed), or in cross-faded windows (:func:`mixfx.models.apply.apply_in_windows`) when an
-  overlap is asked for. Rows peaking at or below ``silence_db`` give silence.
+  overlap is asked for. Rows peaking at or below ``silence_db`` give silence, and so do the output
+  samples whose whole input reach lies at or below it (quiet spans longer than the receptive field,
+  shrunk by the reach on each side): a TCN with biases does not map silence to silence, so this is
+  a deliberate rule, not what Ψ computes there (:func:`mixfx.models.tcn_inference.silent_output_mask`).
 * calling the object does all three.
 
 All windowing lives in :mod:`mixfx.models.apply`; the context windows
@@ -40,7 +43,7 @@ import torch
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
 from mixfx.models.apply import apply_in_windows, embed_in_segments
-from mixfx.models.tcn_inference import cloner_forward_tiled, tile_for_memory
+from mixfx.models.tcn_inference import cloner_forward_tiled, silent_output_mask, tile_for_memory
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,8 @@ class StyleTransfer:
         max_memory: byte budget of one tiled pass (buffers and working tensors of ``batch_size``
             rows, output excluded), which sets its tile length (:func:`~mixfx.models.tcn_inference.tile_for_memory`).
         silence_db: input rows peaking at or below this level (dBFS) give silence (not run through
-            Ψ); ``None`` converts every row.
+            Ψ), and so do output samples whose whole input reach (the cloner's left/right reach
+            around them) is at or below it; ``None`` converts everything as Ψ computes it.
         effects: FX-normalization steps, in order.
         seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
         device: where the networks run (default: where Ψ's weights are). Results come back on the
@@ -188,6 +192,11 @@ class StyleTransfer:
 
                 y = apply_in_windows(fn, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
                                      device=self.device, with_index=True, progress=progress or False)
+        if self.silence_db is not None and hasattr(cloner, "blocks"):
+            left = sum(block.pad[0] for block in cloner.blocks)
+            right = sum(block.pad[1] for block in cloner.blocks)
+            quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
+            y = y.masked_fill(quiet.to(y.device)[:, None, :], 0.0)
         out[active] = y.to(device=out.device, dtype=torch.float32)
         return out
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from mixfx.errors import MixfxError
 
-__all__ = ["cloner_forward_tiled", "tiled_memory_bytes", "tile_for_memory"]
+__all__ = ["cloner_forward_tiled", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
 
 def _sizes(cloner: torch.nn.Module) -> tuple[int, int, int]:
@@ -154,3 +154,24 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
                 if progress is not None:
                     progress(done, length)
     return out
+
+
+def silent_output_mask(x: torch.Tensor, left: int, right: int, threshold: float) -> torch.Tensor:
+    """Output samples whose whole input reach is quiet: ``(B, C, T) → (B, T)`` bool.
+
+    Sample ``t`` is ``True`` when every input sample in ``[t − left, t + right]`` inside the signal
+    has ``max_c |x[c, s]| ≤ threshold`` (a linear amplitude). Such a sample sees only a quiet span
+    longer than the receptive field (or quiet input plus the zero padding at a signal end).
+
+    Args:
+        x: ``(B, C, T)``.
+        left, right: the network's reach in samples on each side (sums of ``block.pad``).
+        threshold: linear amplitude, e.g. ``10 ** (−60 / 20)``.
+    """
+    loud = (x.abs().amax(dim=1) > threshold).to(torch.int64)
+    b, length = loud.shape
+    counts = F.pad(torch.cumsum(loud, dim=1), (1, 0))
+    t = torch.arange(length, device=x.device)
+    hi = torch.clamp(t + right + 1, max=length)
+    lo = torch.clamp(t - left, min=0)
+    return (counts[:, hi] - counts[:, lo]) == 0
