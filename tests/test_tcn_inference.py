@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mixfx.errors import MixfxError
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.style_transfer import StyleTransfer
-from mixfx.models.tcn_inference import cloner_forward_tiled, silent_output_mask, tile_for_memory, tiled_memory_bytes
+from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory, tiled_memory_bytes
 
 
 def _random_cloner(config: ClonerConfig, seed: int) -> MixFXCloner:
@@ -152,7 +152,7 @@ def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():
     x = 0.3 * torch.randn(2, 2, 3000, generator=g)
     x[0, :, 1000:2000] = 1e-4 * torch.randn(2, 1000, generator=g)  # −80 dBFS noise: long quiet span
     x[1, :, 1000:1150] = 0.0  # shorter than the receptive field (211): converted as Ψ computes it
-    x[1, :, 2900:] = 0.0  # quiet tail: only its last samples see nothing but quiet input and padding
+    x[1, :, 2800:] = 0.0  # quiet tail: only its last samples see nothing but quiet input and padding
     e = torch.randn(2, 8, generator=g)
     with torch.no_grad():
         full = TINY(x, e)
@@ -160,7 +160,7 @@ def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():
     y = StyleTransfer(None, TINY).convert(x, e)
     zero = torch.zeros(2, 3000, dtype=torch.bool)
     zero[0, 1000 + left:2000 - right] = True
-    zero[1, 2900 + left:] = True
+    zero[1, 2800 + left:] = True
     assert torch.equal(y.abs().amax(dim=1) == 0, zero)
     assert torch.allclose(y[0][:, ~zero[0]], full[0][:, ~zero[0]], atol=1e-5)
     assert torch.allclose(y[1][:, ~zero[1]], full[1][:, ~zero[1]], atol=1e-5)
@@ -169,3 +169,34 @@ def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():
     brute = torch.tensor([[bool(quiet[k, max(0, t - left):t + right + 1].all()) for t in range(3000)] for k in range(2)])
     assert torch.equal(silent_output_mask(x, left, right, 1e-3), brute)
     assert torch.allclose(StyleTransfer(None, TINY, silence_db=None).convert(x, e), full, atol=1e-5)
+
+
+def test_quiet_spans_are_not_run_through_the_cloner(monkeypatch):
+    """A row with a long quiet span: only the two loud pieces (each with its reach) are computed."""
+    left = sum(b.pad[0] for b in TINY.blocks)
+    right = sum(b.pad[1] for b in TINY.blocks)
+    g = torch.Generator().manual_seed(11)
+    x = 0.3 * torch.randn(1, 2, 4000, generator=g)
+    x[0, :, 1000:3000] = 0.0
+    e = torch.randn(1, 8, generator=g)
+    assert loud_pieces(silent_output_mask(x, left, right, 1e-3)[0], left, right) == [
+        (0, 0, 1000 + left, 1000 + left + right), (3000 - right - left, 3000 - right, 4000, 4000)]
+    with torch.no_grad():
+        full = TINY(x, e)
+    counts = []
+    conv1d = F.conv1d
+
+    def counting(inp, weight, *args, **kwargs):
+        y = conv1d(inp, weight, *args, **kwargs)
+        if weight is TINY.blocks[0].conv1.weight:
+            counts.append(y.shape[-1])
+        return y
+
+    monkeypatch.setattr(F, "conv1d", counting)
+    y = StyleTransfer(None, TINY).convert(x, e)
+    assert sum(counts) == 2 * (1000 + left + right)  # not 4000: the quiet middle is skipped
+    keep = torch.ones(4000, dtype=torch.bool)
+    keep[1000 + left:3000 - right] = False
+    assert torch.allclose(y[0][:, keep], full[0][:, keep], atol=1e-5) and not torch.any(y[0][:, ~keep])
+    # touching pieces are merged: a quiet gap just over the receptive field is computed once, not twice
+    assert loud_pieces(torch.tensor([False] * 5 + [True] * 3 + [False] * 5), 2, 2) == [(0, 0, 13, 13)]

@@ -15,6 +15,7 @@ and runs ``y = Ψ(normalize(x), Φ(ref))`` on batches ``(B, 2, T)``:
   samples whose whole input reach lies at or below it (quiet spans longer than the receptive field,
   shrunk by the reach on each side): a TCN with biases does not map silence to silence, so this is
   a deliberate rule, not what Ψ computes there (:func:`mixfx.models.tcn_inference.silent_output_mask`).
+  On the tiled pass those spans are not run through Ψ at all (:func:`mixfx.models.tcn_inference.loud_pieces`).
 * calling the object does all three.
 
 All windowing lives in :mod:`mixfx.models.apply`; the context windows
@@ -43,7 +44,7 @@ import torch
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
 from mixfx.models.apply import apply_in_windows, embed_in_segments
-from mixfx.models.tcn_inference import cloner_forward_tiled, silent_output_mask, tile_for_memory
+from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory
 
 log = logging.getLogger(__name__)
 
@@ -176,29 +177,57 @@ class StyleTransfer:
         cloner = self.cloner
 
         rows = xf[active]
+        quiet = None
+        if self.silence_db is not None and hasattr(cloner, "blocks"):
+            left = sum(block.pad[0] for block in cloner.blocks)
+            right = sum(block.pad[1] for block in cloner.blocks)
+            quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
         with torch.no_grad():
             if self.overlap is None:
-                parts, total = [], len(active) * x.shape[-1]
-                step, tile = self._rows_and_tile(min(self.batch_size, len(active)), x.shape[-1])
-                for g in range(0, len(active), step):
-                    n = min(step, len(active) - g)
-                    tick = None if progress is None else (lambda d, t, g=g, n=n: progress(g * t + n * d, total))
-                    parts.append(cloner_forward_tiled(cloner, rows[g:g + n], conds[g:g + n], tile=tile,
-                                                      device=self.device, progress=tick))
-                y = torch.cat(parts)
+                y = self._tiled(rows, conds, quiet, progress)
             else:
                 def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
                     return cloner(chunks, conds[index])
 
                 y = apply_in_windows(fn, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
                                      device=self.device, with_index=True, progress=progress or False)
-        if self.silence_db is not None and hasattr(cloner, "blocks"):
-            left = sum(block.pad[0] for block in cloner.blocks)
-            right = sum(block.pad[1] for block in cloner.blocks)
-            quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
+        if quiet is not None:
             y = y.masked_fill(quiet.to(y.device)[:, None, :], 0.0)
         out[active] = y.to(device=out.device, dtype=torch.float32)
         return out
+
+    def _tiled(self, rows: torch.Tensor, conds: torch.Tensor, quiet: torch.Tensor | None,
+               progress: Callable[[int, int], None] | None) -> torch.Tensor:
+        """The tiled pass over ``rows`` ``(n, 2, T)``: rows without long quiet spans in batches, the others
+        piece by piece (:func:`~mixfx.models.tcn_inference.loud_pieces`), skipping their quiet spans."""
+        n_rows, _, length = rows.shape
+        whole = [(0, 0, length, length)]
+        left = sum(block.pad[0] for block in self.cloner.blocks)
+        right = sum(block.pad[1] for block in self.cloner.blocks)
+        pieces = [loud_pieces(q, left, right) for q in quiet] if quiet is not None else [whole] * n_rows
+        batched = [k for k in range(n_rows) if pieces[k] == whole]
+        y = torch.zeros_like(rows)
+        total, done = n_rows * length, 0
+        if batched:
+            step, tile = self._rows_and_tile(min(self.batch_size, len(batched)), length)
+            for g in range(0, len(batched), step):
+                idx = batched[g:g + step]
+                tick = None if progress is None else (lambda d, t, o=done, m=len(idx): progress(o + m * d, total))
+                y[idx] = cloner_forward_tiled(self.cloner, rows[idx], conds[idx], tile=tile, device=self.device,
+                                              progress=tick).to(y)
+                done += len(idx) * length
+        for k in sorted(set(range(n_rows)) - set(batched)):
+            tile = tile_for_memory(self.cloner, 1, self.max_memory)
+            skipped = length - sum(b - a for a, _, _, b in pieces[k])
+            log.info("row %d: %d quiet samples skipped (quiet longer than the receptive field)", k, skipped)
+            for a, s, e, b in pieces[k]:
+                part = cloner_forward_tiled(self.cloner, rows[k:k + 1, :, a:b], conds[k:k + 1], tile=tile,
+                                            device=self.device)
+                y[k, :, s:e] = part[0, :, s - a:e - a].to(y)
+            done += length
+            if progress is not None:
+                progress(done, total)
+        return y
 
     def _rows_and_tile(self, rows: int, length: int) -> tuple[int, int]:
         """Rows per tiled pass (≤ ``rows``, halved while the budget leaves tiles under 4096 samples) and its tile."""

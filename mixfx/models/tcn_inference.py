@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from mixfx.errors import MixfxError
 
-__all__ = ["cloner_forward_tiled", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
+__all__ = ["cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
 
 def _sizes(cloner: torch.nn.Module) -> tuple[int, int, int]:
@@ -175,3 +175,26 @@ def silent_output_mask(x: torch.Tensor, left: int, right: int, threshold: float)
     hi = torch.clamp(t + right + 1, max=length)
     lo = torch.clamp(t - left, min=0)
     return (counts[:, hi] - counts[:, lo]) == 0
+
+
+def loud_pieces(quiet: torch.Tensor, left: int, right: int) -> list[tuple[int, int, int, int]]:
+    """Input pieces that cover the non-quiet outputs of one row: ``[(a, s, e, b), …]``.
+
+    Every run ``[s, e)`` of ``False`` in ``quiet`` ``(T,)`` (from :func:`silent_output_mask`) needs the
+    input ``[a, b) = [max(0, s − left), min(T, e + right))``; the network on that piece alone gives
+    the full pass's values on ``[s, e)`` exactly (every such sample's whole reach lies inside it or
+    outside the signal). Overlapping pieces are merged, so no sample is computed twice, and the input
+    between pieces (quiet spans longer than the receptive field) is never run through the network.
+    """
+    length = int(quiet.shape[0])
+    keep = (~quiet.bool()).to(torch.int8).cpu()
+    zero = torch.zeros(1, dtype=torch.int8)
+    edges = torch.nonzero(torch.diff(torch.cat([zero, keep, zero]))).flatten().tolist()
+    pieces: list[tuple[int, int, int, int]] = []
+    for s, e in zip(edges[0::2], edges[1::2]):
+        a, b = max(0, s - left), min(length, e + right)
+        if pieces and a <= pieces[-1][3]:
+            pieces[-1] = (pieces[-1][0], pieces[-1][1], e, b)
+        else:
+            pieces.append((a, s, e, b))
+    return pieces
