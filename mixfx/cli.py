@@ -215,16 +215,18 @@ def transfer_cmd(
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Interpolation weight: 0 = --reference, 1 = --reference-b (default 0.5)."),
     separator_weights: Optional[Path] = typer.Option(None, "--separator-weights", help="torchaudio HDemucs state_dict, needed for mixture inputs."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
-    segment: int = typer.Option(2**19, help="Cloner window in samples (official 2^19 ≈ 11.9 s)."),
-    overlap: Optional[float] = typer.Option(None, help="Cross-fade windows with this overlap in [0, 1) (default: exact context windows)."),
-    batch_size: int = typer.Option(1, "--batch-size", help="Windows per network call."),
+    segment: int = typer.Option(2**19, help="Cloner window in samples for cross-faded windows (official 2^19 ≈ 11.9 s)."),
+    overlap: Optional[float] = typer.Option(None, help="Cross-fade windows with this overlap in [0, 1) (default: one exact tiled pass)."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Windows per network call, or stems per tiled pass."),
+    max_memory: int = typer.Option(2**30, "--max-memory", help="Byte budget of one tiled cloner pass (sets its tile length)."),
     peak_db: Optional[float] = typer.Option(None, "--peak-db", help="Scale outputs so the mixture peaks at this level (dBFS)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo songs whose output folder exists."),
 ) -> None:
     """Mixing style transfer: convert each input song's stems to the reference's mixing style."""
     from mixfx.pipelines.transfer import TransferConfig, transfer
 
-    config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, peak_db=peak_db)
+    config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, max_memory=max_memory,
+                  peak_db=peak_db)
     _run(check_output_dir, out, option="--out")
     bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,

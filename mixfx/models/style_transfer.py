@@ -8,13 +8,19 @@ and runs ``y = Ψ(normalize(x), Φ(ref))`` on batches ``(B, 2, T)``:
   clamped to [−1, 1]; identity without features.
 * :meth:`StyleTransfer.embed`: reference embeddings, averaged over segments
   (:func:`mixfx.models.apply.embed_in_segments`; references are only clamped, as in the official code).
-* :meth:`StyleTransfer.convert`: Ψ on every row in windows joined without seams
-  (:func:`mixfx.models.apply.apply_with_context`), or cross-faded
-  (:func:`mixfx.models.apply.apply_in_windows`) when asked or when the window is too short for the
-  cloner's reach. Rows peaking at or below ``silence_db`` give silence.
+* :meth:`StyleTransfer.convert`: Ψ on every row, streamed layer by layer in tiles within a memory
+  budget (:func:`mixfx.models.tcn_inference.cloner_forward_tiled`: one full pass, nothing
+  recomputed), or in cross-faded windows (:func:`mixfx.models.apply.apply_in_windows`) when an
+  overlap is asked for. Rows peaking at or below ``silence_db`` give silence, and so do the output
+  samples whose whole input reach lies at or below it (quiet spans longer than the receptive field,
+  shrunk by the reach on each side): a TCN with biases does not map silence to silence, so this is
+  a deliberate rule, not what Ψ computes there (:func:`mixfx.models.tcn_inference.silent_output_mask`).
+  On the tiled pass those spans are not run through Ψ at all (:func:`mixfx.models.tcn_inference.loud_pieces`).
 * calling the object does all three.
 
-All windowing lives in :mod:`mixfx.models.apply`. Why context windows: a window's output is wrong
+All windowing lives in :mod:`mixfx.models.apply`; the context windows
+(:func:`mixfx.models.apply.apply_with_context`) are the earlier exact path, kept for comparison
+(``benchmarks/bench_transfer.py``). Why exact passes: a window's output is wrong
 near its edges, where the TCN sees zero padding instead of the neighbouring audio. Giving every
 window ``context`` = the cloner's one-sided reach of extra samples on both sides and keeping only its
 centre reproduces one pass over the whole song exactly; a cross-fade only hides the edge errors (the
@@ -37,7 +43,8 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.models.apply import apply_in_windows, apply_with_context, cloner_context, embed_in_segments
+from mixfx.models.apply import apply_in_windows, embed_in_segments
+from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +74,16 @@ class StyleTransfer:
         cloner: MixFXcloner Ψ conditioned on ``dim``-d embeddings.
         features: FX-normalization targets (:class:`mixfx.fx.normalize_io.FXNormFeatures`) for the
             inputs; ``None`` feeds the inputs as they are.
-        segment: Ψ window in samples (official 2^19 ≈ 11.9 s).
-        overlap: ``None``: exact context windows when the kept centre ``segment − 2·reach`` is at
-            least a quarter of ``segment``, else cross-faded windows with overlap 0.5; a fraction in
-            [0, 1): cross-faded windows with that overlap.
+        segment: Ψ window in samples for cross-faded windows (official 2^19 ≈ 11.9 s).
+        overlap: ``None``: the exact tiled pass (:func:`~mixfx.models.tcn_inference.cloner_forward_tiled`);
+            a fraction in [0, 1): cross-faded ``segment``-sample windows with that overlap.
         reference_segment: piece length of the reference embedding (official 2^19).
-        batch_size: windows per network call.
+        batch_size: windows per network call (cross-faded windows), rows per tiled pass.
+        max_memory: byte budget of one tiled pass (buffers and working tensors of ``batch_size``
+            rows, output excluded), which sets its tile length (:func:`~mixfx.models.tcn_inference.tile_for_memory`).
         silence_db: input rows peaking at or below this level (dBFS) give silence (not run through
-            Ψ); ``None`` converts every row.
+            Ψ), and so do output samples whose whole input reach (the cloner's left/right reach
+            around them) is at or below it; ``None`` converts everything as Ψ computes it.
         effects: FX-normalization steps, in order.
         seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
         device: where the networks run (default: where Ψ's weights are). Results come back on the
@@ -86,11 +95,13 @@ class StyleTransfer:
 
     def __init__(self, encoder: torch.nn.Module | None, cloner: torch.nn.Module, features=None, *,
                  segment: int = 2**19, overlap: float | None = None, reference_segment: int = 2**19,
-                 batch_size: int = 1, silence_db: float | None = -60.0,
+                 batch_size: int = 1, max_memory: int = 2**30, silence_db: float | None = -60.0,
                  effects: Sequence[str] = INFERENCE_EFFECTS, seed: int = 0, device=None) -> None:
         if segment < 1 or reference_segment < 1 or batch_size < 1:
             raise MixfxError(f"StyleTransfer: segment, reference_segment and batch_size must be ≥ 1, got "
                              f"{segment}, {reference_segment}, {batch_size}")
+        if not max_memory >= 1:
+            raise MixfxError(f"StyleTransfer: max_memory must be a positive number of bytes, got {max_memory}")
         if overlap is not None and not 0 <= overlap < 1:
             raise MixfxError(f"StyleTransfer: overlap must be in [0, 1) or None, got {overlap}")
         cond = getattr(getattr(cloner, "config", None), "cond_dim", None)
@@ -102,7 +113,7 @@ class StyleTransfer:
         self.cloner = cloner.eval()
         self.features = features
         self.segment, self.overlap, self.reference_segment = int(segment), overlap, int(reference_segment)
-        self.batch_size, self.silence_db = int(batch_size), silence_db
+        self.batch_size, self.max_memory, self.silence_db = int(batch_size), int(max_memory), silence_db
         self.effects, self.seed = tuple(effects), int(seed)
         self.device = torch.device(device) if device is not None else next(cloner.parameters()).device
 
@@ -147,7 +158,8 @@ class StyleTransfer:
                 progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Ψ on every row of ``x`` ``(B, 2, T)`` conditioned on ``embedding`` ``(B, dim)``; ``(B, 2, T)`` float32.
 
-        Rows at or below ``silence_db`` peak come back silent; ``progress(done, total)`` counts windows.
+        Rows at or below ``silence_db`` peak come back silent; ``progress(done, total)`` counts windows
+        (cross-faded) or output samples of all rows (tiled).
         """
         _batch(x, "x")
         if embedding.ndim != 2 or embedding.shape[0] != x.shape[0]:
@@ -164,25 +176,71 @@ class StyleTransfer:
         conds = embedding[active].to(device=self.device, dtype=torch.float32)
         cloner = self.cloner
 
-        def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-            return cloner(chunks, conds[index])
-
-        context = cloner_context(cloner)
-        overlap = self.overlap
         rows = xf[active]
+        quiet = None
+        if self.silence_db is not None and hasattr(cloner, "blocks"):
+            left = sum(block.pad[0] for block in cloner.blocks)
+            right = sum(block.pad[1] for block in cloner.blocks)
+            quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
         with torch.no_grad():
-            if overlap is None and (x.shape[-1] <= self.segment or 4 * (self.segment - 2 * context) >= self.segment):
-                y = apply_with_context(fn, rows, window=self.segment, context=context, batch_size=self.batch_size,
-                                       device=self.device, progress=progress)
+            if self.overlap is None:
+                y = self._tiled(rows, conds, quiet, progress)
             else:
-                if overlap is None:
-                    overlap = 0.5
-                    log.warning("segment %d is too short for the cloner's reach (%d samples each side): windows are "
-                                "cross-faded with overlap 0.5 and differ slightly from one pass", self.segment, context)
-                y = apply_in_windows(fn, rows, window=self.segment, overlap=overlap, batch_size=self.batch_size,
+                def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+                    return cloner(chunks, conds[index])
+
+                y = apply_in_windows(fn, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
                                      device=self.device, with_index=True, progress=progress or False)
+        if quiet is not None:
+            y = y.masked_fill(quiet.to(y.device)[:, None, :], 0.0)
         out[active] = y.to(device=out.device, dtype=torch.float32)
         return out
+
+    def _tiled(self, rows: torch.Tensor, conds: torch.Tensor, quiet: torch.Tensor | None,
+               progress: Callable[[int, int], None] | None) -> torch.Tensor:
+        """The tiled pass over ``rows`` ``(n, 2, T)``: rows without long quiet spans in batches, the others
+        piece by piece (:func:`~mixfx.models.tcn_inference.loud_pieces`), skipping their quiet spans."""
+        n_rows, _, length = rows.shape
+        whole = [(0, 0, length, length)]
+        left = sum(block.pad[0] for block in self.cloner.blocks)
+        right = sum(block.pad[1] for block in self.cloner.blocks)
+        pieces = [loud_pieces(q, left, right) for q in quiet] if quiet is not None else [whole] * n_rows
+        batched = [k for k in range(n_rows) if pieces[k] == whole]
+        y = torch.zeros_like(rows)
+        total, done = n_rows * length, 0
+        if batched:
+            step, tile = self._rows_and_tile(min(self.batch_size, len(batched)), length)
+            for g in range(0, len(batched), step):
+                idx = batched[g:g + step]
+                tick = None if progress is None else (lambda d, t, o=done, m=len(idx): progress(o + m * d, total))
+                y[idx] = cloner_forward_tiled(self.cloner, rows[idx], conds[idx], tile=tile, device=self.device,
+                                              progress=tick).to(y)
+                done += len(idx) * length
+        for k in sorted(set(range(n_rows)) - set(batched)):
+            tile = tile_for_memory(self.cloner, 1, self.max_memory)
+            skipped = length - sum(b - a for a, _, _, b in pieces[k])
+            log.info("row %d: %d quiet samples skipped (quiet longer than the receptive field)", k, skipped)
+            for a, s, e, b in pieces[k]:
+                part = cloner_forward_tiled(self.cloner, rows[k:k + 1, :, a:b], conds[k:k + 1], tile=tile,
+                                            device=self.device)
+                y[k, :, s:e] = part[0, :, s - a:e - a].to(y)
+            done += length
+            if progress is not None:
+                progress(done, total)
+        return y
+
+    def _rows_and_tile(self, rows: int, length: int) -> tuple[int, int]:
+        """Rows per tiled pass (≤ ``rows``, halved while the budget leaves tiles under 4096 samples) and its tile."""
+        want = min(4096, length)
+        while rows > 1:
+            try:
+                tile = tile_for_memory(self.cloner, rows, self.max_memory)
+            except MixfxError:
+                tile = 0
+            if tile >= want:
+                return rows, tile
+            rows //= 2
+        return 1, tile_for_memory(self.cloner, 1, self.max_memory)
 
     def __call__(self, x: torch.Tensor, reference: torch.Tensor | None = None, *, embedding: torch.Tensor | None = None,
                  stems: Sequence[str] | None = None, keys: Sequence[str] | None = None) -> torch.Tensor:

@@ -11,11 +11,11 @@ The tensor work is :class:`mixfx.models.style_transfer.StyleTransfer`, finding s
 
 Differences from the official inference, on purpose:
 
-* The cloner runs on overlapping windows whose outputs are joined without any seam: each window
-  carries ``context`` extra samples on both sides (the cloner's one-sided receptive field) and only
-  its centre is kept, so the result equals one pass over the whole song (up to float rounding).
-  With ``overlap`` set explicitly, or a ``segment`` too short for that context, windows are
-  cross-faded instead (:func:`mixfx.models.apply.apply_in_windows`). The official code joins
+* The cloner runs as one pass over the whole song, streamed layer by layer in tiles that carry
+  only each layer's own halo (:func:`mixfx.models.tcn_inference.cloner_forward_tiled`), so there
+  are no seams, nothing is recomputed and memory stays within ``max_memory``. With ``overlap`` set
+  explicitly, ``segment``-sample windows are cross-faded instead
+  (:func:`mixfx.models.apply.apply_in_windows`). The official code joins
   non-overlapping zero-padded chunks, which clicks at every join.
 * The reference embedding is the segment average of :func:`mixfx.models.apply.embed_in_segments`
   (no zero-padded last chunk).
@@ -57,11 +57,12 @@ class TransferConfig:
     """Settings of :func:`transfer`.
 
     Attributes:
-        segment: cloner window in samples (official 2^19 ≈ 11.9 s).
-        overlap: ``None``: exact context windows (see module docstring); a fraction in [0, 1):
+        segment: cloner window in samples for cross-faded windows (official 2^19 ≈ 11.9 s).
+        overlap: ``None``: the exact tiled pass (see module docstring); a fraction in [0, 1):
             cross-faded windows with that overlap.
         reference_segment: piece length for the reference embedding (official 2^19).
-        batch_size: windows per network call.
+        batch_size: windows per network call (cross-faded), stems per tiled pass.
+        max_memory: byte budget of one tiled pass; sets its tile length.
         seed: seed of the Haas step of FX normalization (per song and stem).
         min_seconds: shortest accepted input / reference.
         peak_db: scale each output (mixture and stems alike) so the mixture peaks at this level
@@ -77,6 +78,7 @@ class TransferConfig:
     overlap: float | None = None
     reference_segment: int = 2**19
     batch_size: int = 1
+    max_memory: int = 2**30
     seed: int = 0
     min_seconds: float = 1.0
     peak_db: float | None = None
@@ -90,6 +92,8 @@ class TransferConfig:
         if self.segment < 1 or self.reference_segment < 1 or self.batch_size < 1:
             raise MixfxError(f"transfer: segment, reference_segment and batch_size must be ≥ 1, got "
                              f"{self.segment}, {self.reference_segment}, {self.batch_size}")
+        if not self.max_memory >= 1:
+            raise MixfxError(f"transfer: max_memory must be a positive number of bytes, got {self.max_memory}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
             raise MixfxError(f"transfer: overlap must be in [0, 1) or None, got {self.overlap}")
         if self.subtype not in SUBTYPES:
@@ -205,7 +209,7 @@ def transfer(
     enc, psi = load_models(encoder, cloner, device=device)
     model = StyleTransfer(enc, psi, fx, segment=config.segment, overlap=config.overlap,
                           reference_segment=config.reference_segment, batch_size=config.batch_size,
-                          silence_db=config.silence_db, effects=config.effects, seed=config.seed, device=device)
+                          max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects, seed=config.seed, device=device)
     separator = None
     if mixtures:
         from mixfx.models.separation import load_separator

@@ -1,0 +1,202 @@
+"""Tiled layer-by-layer cloner inference (issue 12): equals one full pass, computes nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mixfx.errors import MixfxError
+from mixfx.models.cloner import ClonerConfig, MixFXCloner
+from mixfx.models.style_transfer import StyleTransfer
+from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory, tiled_memory_bytes
+
+
+def _random_cloner(config: ClonerConfig, seed: int) -> MixFXCloner:
+    """Random weights and BatchNorm statistics (non-zero means, so BN bias terms matter)."""
+    torch.manual_seed(seed)
+    model = MixFXCloner(config)
+    g = torch.Generator().manual_seed(seed + 1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+            m.weight.data.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+    return model.eval()
+
+
+TINY = _random_cloner(ClonerConfig.tiny(cond_dim=8), 0)  # receptive field 211
+MODERATE = _random_cloner(ClonerConfig(n_blocks=9, kernel_size=5, channels=32, cond_dim=16), 3)  # RF 2045
+
+
+def _data(cloner, batch, length, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = 0.3 * torch.randn(batch, cloner.config.in_channels, length, generator=g)
+    return x, torch.randn(batch, cloner.config.cond_dim, generator=g)
+
+
+@pytest.mark.parametrize("length", [1, 50, 211, 777, 2003])
+@pytest.mark.parametrize("tile", [1, 7, 64, 211, 500, 5000])
+def test_tiny_cloner_equals_one_full_pass(length, tile):
+    x, e = _data(TINY, 3, length, length + tile)
+    with torch.no_grad():
+        full = TINY(x, e)
+    y = cloner_forward_tiled(TINY, x, e, tile=tile)
+    assert y.shape == full.shape and y.dtype == torch.float32
+    assert torch.allclose(y, full, atol=1e-5), (length, tile, (y - full).abs().max())
+
+
+@pytest.mark.parametrize("tile", [97, 1000, 2045, 4096])
+def test_moderate_cloner_equals_one_full_pass(tile):
+    assert MODERATE.receptive_field() == 2045
+    x, e = _data(MODERATE, 2, 5001, tile)
+    with torch.no_grad():
+        full = MODERATE(x, e)
+        per_block = [torch.randn(1, 16, generator=torch.Generator().manual_seed(k)) for k in range(9)]
+        full_blocks = MODERATE(x, per_block)
+    assert torch.allclose(cloner_forward_tiled(MODERATE, x, e, tile=tile), full, atol=1e-5)
+    # one condition per block, broadcast over the batch
+    assert torch.allclose(cloner_forward_tiled(MODERATE, x, per_block, tile=tile), full_blocks, atol=1e-5)
+
+
+def test_causal_cloner_equals_one_full_pass():
+    cl = _random_cloner(ClonerConfig(n_blocks=5, kernel_size=3, channels=8, cond_dim=4, causal=True), 7)
+    x, e = _data(cl, 2, 301, 1)
+    with torch.no_grad():
+        full = cl(x, e)
+    for tile in (1, 10, 301):
+        assert torch.allclose(cloner_forward_tiled(cl, x, e, tile=tile), full, atol=1e-5)
+
+
+def test_every_conv_output_sample_is_computed_once(monkeypatch):
+    """Count the output samples of every dilated conv: exactly T each, whatever the tile."""
+    counts: dict[int, int] = {}
+    conv1d = F.conv1d
+
+    def counting(inp, weight, *args, **kwargs):
+        y = conv1d(inp, weight, *args, **kwargs)
+        counts[id(weight)] = counts.get(id(weight), 0) + y.shape[-1]
+        return y
+
+    monkeypatch.setattr(F, "conv1d", counting)
+    x, e = _data(MODERATE, 2, 3000, 0)
+    for tile in (100, 700):
+        counts.clear()
+        cloner_forward_tiled(MODERATE, x, e, tile=tile)
+        dilated = [counts[id(b.conv1.weight)] for b in MODERATE.blocks]
+        assert dilated == [3000] * len(MODERATE.blocks)
+
+
+def test_memory_budget_sets_the_tile_and_progress():
+    halo_bytes = 4 * sum(b.conv1.in_channels * sum(b.pad) for b in MODERATE.blocks)
+    assert tiled_memory_bytes(MODERATE, 1, 0) == halo_bytes
+    for budget in (10**6, 10**7):
+        tile = tile_for_memory(MODERATE, 2, budget)
+        assert tiled_memory_bytes(MODERATE, 2, tile) <= budget < tiled_memory_bytes(MODERATE, 2, tile + 1)
+    x, e = _data(MODERATE, 2, 4000, 2)
+    calls = []
+    y = cloner_forward_tiled(MODERATE, x, e, max_memory=10**6, progress=lambda d, n: calls.append((d, n)))
+    with torch.no_grad():
+        assert torch.allclose(y, MODERATE(x, e), atol=1e-5)
+    assert calls[-1] == (4000, 4000) and len(calls) > 1
+
+
+def test_bad_inputs_raise_one_line_errors():
+    x, e = _data(TINY, 2, 100, 0)
+    with pytest.raises(MixfxError, match="max_memory 1000 bytes is below"):
+        cloner_forward_tiled(TINY, x, e, max_memory=1000)
+    with pytest.raises(MixfxError, match="tile must be"):
+        cloner_forward_tiled(TINY, x, e, tile=0)
+    with pytest.raises(MixfxError, match="expected audio"):
+        cloner_forward_tiled(TINY, x[:, :1], e)
+    with pytest.raises(MixfxError, match="condition"):
+        cloner_forward_tiled(TINY, x, e[:, :3])
+    TINY.train()
+    try:
+        with pytest.raises(MixfxError, match="training mode"):
+            cloner_forward_tiled(TINY, x, e)
+    finally:
+        TINY.eval()
+
+
+def test_style_transfer_uses_the_tiled_pass_by_default():
+    x, e = _data(MODERATE, 3, 6000, 4)
+    x[1] = 0.0  # a silent row stays silent
+    with torch.no_grad():
+        full = MODERATE(x, e)
+    st = StyleTransfer(None, MODERATE, segment=1000, max_memory=2 * 10**6, batch_size=2)
+    y = st.convert(x, e)
+    assert torch.allclose(y[[0, 2]], full[[0, 2]], atol=1e-5) and not torch.any(y[1])
+    with pytest.raises(MixfxError, match="max_memory"):
+        StyleTransfer(None, MODERATE, max_memory=0)
+
+
+def test_style_transfer_splits_rows_when_the_budget_is_tight():
+    x, e = _data(MODERATE, 4, 3000, 5)
+    with torch.no_grad():
+        full = MODERATE(x, e)
+    one_row = tiled_memory_bytes(MODERATE, 1, 3000)
+    st = StyleTransfer(None, MODERATE, batch_size=4, max_memory=one_row)  # fits one row, not four
+    assert st._rows_and_tile(4, 3000) == (1, 3000)
+    calls = []
+    y = st.convert(x, e, progress=lambda d, n: calls.append((d, n)))
+    assert torch.allclose(y, full, atol=1e-5)
+    assert calls[-1] == (12000, 12000) and all(a <= b for (a, _), (b, _) in zip(calls, calls[1:]))
+
+
+def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():
+    left = sum(b.pad[0] for b in TINY.blocks)
+    right = sum(b.pad[1] for b in TINY.blocks)
+    g = torch.Generator().manual_seed(9)
+    x = 0.3 * torch.randn(2, 2, 3000, generator=g)
+    x[0, :, 1000:2000] = 1e-4 * torch.randn(2, 1000, generator=g)  # −80 dBFS noise: long quiet span
+    x[1, :, 1000:1150] = 0.0  # shorter than the receptive field (211): converted as Ψ computes it
+    x[1, :, 2800:] = 0.0  # quiet tail: only its last samples see nothing but quiet input and padding
+    e = torch.randn(2, 8, generator=g)
+    with torch.no_grad():
+        full = TINY(x, e)
+        assert TINY(torch.zeros(1, 2, 500), e[:1]).abs().amin() > 0  # Ψ does not map silence to silence
+    y = StyleTransfer(None, TINY).convert(x, e)
+    zero = torch.zeros(2, 3000, dtype=torch.bool)
+    zero[0, 1000 + left:2000 - right] = True
+    zero[1, 2800 + left:] = True
+    assert torch.equal(y.abs().amax(dim=1) == 0, zero)
+    assert torch.allclose(y[0][:, ~zero[0]], full[0][:, ~zero[0]], atol=1e-5)
+    assert torch.allclose(y[1][:, ~zero[1]], full[1][:, ~zero[1]], atol=1e-5)
+    # independent check of the mask: brute force over every output sample
+    quiet = x.abs().amax(dim=1) <= 1e-3
+    brute = torch.tensor([[bool(quiet[k, max(0, t - left):t + right + 1].all()) for t in range(3000)] for k in range(2)])
+    assert torch.equal(silent_output_mask(x, left, right, 1e-3), brute)
+    assert torch.allclose(StyleTransfer(None, TINY, silence_db=None).convert(x, e), full, atol=1e-5)
+
+
+def test_quiet_spans_are_not_run_through_the_cloner(monkeypatch):
+    """A row with a long quiet span: only the two loud pieces (each with its reach) are computed."""
+    left = sum(b.pad[0] for b in TINY.blocks)
+    right = sum(b.pad[1] for b in TINY.blocks)
+    g = torch.Generator().manual_seed(11)
+    x = 0.3 * torch.randn(1, 2, 4000, generator=g)
+    x[0, :, 1000:3000] = 0.0
+    e = torch.randn(1, 8, generator=g)
+    assert loud_pieces(silent_output_mask(x, left, right, 1e-3)[0], left, right) == [
+        (0, 0, 1000 + left, 1000 + left + right), (3000 - right - left, 3000 - right, 4000, 4000)]
+    with torch.no_grad():
+        full = TINY(x, e)
+    counts = []
+    conv1d = F.conv1d
+
+    def counting(inp, weight, *args, **kwargs):
+        y = conv1d(inp, weight, *args, **kwargs)
+        if weight is TINY.blocks[0].conv1.weight:
+            counts.append(y.shape[-1])
+        return y
+
+    monkeypatch.setattr(F, "conv1d", counting)
+    y = StyleTransfer(None, TINY).convert(x, e)
+    assert sum(counts) == 2 * (1000 + left + right)  # not 4000: the quiet middle is skipped
+    keep = torch.ones(4000, dtype=torch.bool)
+    keep[1000 + left:3000 - right] = False
+    assert torch.allclose(y[0][:, keep], full[0][:, keep], atol=1e-5) and not torch.any(y[0][:, ~keep])
+    # touching pieces are merged: a quiet gap just over the receptive field is computed once, not twice
+    assert loud_pieces(torch.tensor([False] * 5 + [True] * 3 + [False] * 5), 2, 2) == [(0, 0, 13, 13)]
