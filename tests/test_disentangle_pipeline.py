@@ -100,7 +100,7 @@ def test_table1_and_fig2_for_two_encoders_then_cached(synth_root, assets, tmp_pa
         raise AssertionError("the second run must not render audio or call an encoder")
 
     monkeypatch.setattr(FXEncoder, "forward", forbidden)
-    monkeypatch.setattr("mixeval.pipelines.disentangle.render_items", forbidden)
+    monkeypatch.setattr("mixeval.pipelines.embedded_sets.render_items", forbidden)
     code, text = run_cli("--data", synth_root, "-e", assets["enc_a"], "-e", assets["enc_b"], "--out", out,
                          "--ir-dir", assets["irs"], *SMALL)
     assert code == 0, text
