@@ -66,6 +66,10 @@ def test_retrieval_after_disentangle_embeds_nothing_and_writes_the_table(synth_r
     assert (table["stem_full.R@5.mean"] >= table["stem_full.R@1.mean"]).all()
     # the analytic chance level: P(first of 2 positives among 8 at rank 1) = 2/8
     assert table.loc[2, "multitrack_full.R@1.mean"] == pytest.approx(0.25) and table.loc[2, "stem_single.R@1.std"] == 0
+    # same numbers as the retrieval table next to Table 1
+    assert np.allclose(table.drop(columns=["label", "type"]).to_numpy(dtype=float),
+                       pd.read_csv(tmp_path / "dis" / "retrieval.csv").drop(columns=["label", "type"]).to_numpy(dtype=float),
+                       equal_nan=True)
     md = (out / "retrieval.md").read_text()
     assert "**" in md and "R@1" in md and "Multitrack, full FX" in md
     assert r"\label{tab:retrieval}" in (out / "retrieval.tex").read_text()
@@ -103,3 +107,18 @@ def test_bad_input_gives_one_line_and_writes_nothing(synth_root, encoder, tmp_pa
         assert code == 1, (name, text)
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (name, text)
         assert not out.exists(), name
+
+
+def test_disentangle_skips_the_retrieval_extra_when_it_is_undefined(synth_root, encoder, tmp_path, monkeypatch):
+    from mixeval.errors import MixevalError
+
+    def undefined(*args, **kwargs):
+        raise MixevalError("codes: cosine similarity is undefined for all-zero rows, got 3")
+
+    monkeypatch.setattr("mixeval.pipelines.disentangle.retrieval_scores", undefined)
+    out = tmp_path / "dis"
+    code, text = run_cli("disentangle", "--data", synth_root, "-e", encoder, "--out", out, "--no-figures",
+                         "--dci-trees", "1", *SETS)
+    assert code == 0, text
+    assert "retrieval.csv not written: codes: cosine similarity is undefined" in text
+    assert (out / "table1.csv").is_file() and not (out / "retrieval.csv").exists()

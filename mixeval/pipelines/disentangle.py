@@ -3,7 +3,8 @@
 Steps: load every encoder (bad files fail before anything is written) → plan the segments of each
 seed → draw the FX configurations of every set (seed × FX mode, :mod:`mixeval.evalset`) → embed
 the items with every representation, from the cache when possible → DCIMIG, DCI-RF, MIG and SAP
-per set and kind (cached too) → Table 1 (mean ± std over seeds), the long score table, the factor tables,
+per set and kind (cached too) → Table 1 (mean ± std over seeds), FX retrieval from the same
+embeddings (``retrieval.{csv,md}``, paper protocol), the long score table, the factor tables,
 Fig. 2 (t-SNE and PCA grids) and ``run.json``. The embedding step is shared with ``mixeval
 retrieval`` (:mod:`mixeval.pipelines.embedded_sets`). The result files are staged in a temporary
 folder and moved into ``out_dir`` only when everything succeeded.
@@ -34,6 +35,7 @@ from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixeval.outputs import locks_output, staged_outputs
 from mixeval.pipelines.disentangle_embed import ProgressBars, digest
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
+from mixeval.pipelines.retrieval import retrieval_note, retrieval_scores, write_retrieval_table
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
 from mixfx import STEMS
@@ -136,7 +138,8 @@ def run_disentangle(
     Args:
         encoders: FXencoder checkpoints (this project's or official files).
         data: dataset in the MUSDB18-HQ layout (FX-normalized for the paper's protocol).
-        out_dir: results folder: ``table1.{csv,md,tex}``, ``scores.csv``, ``factors/``,
+        out_dir: results folder: ``table1.{csv,md,tex}``, ``retrieval.{csv,md}`` (paper protocol only,
+            :mod:`mixeval.pipelines.retrieval`), ``scores.csv``, ``factors/``,
             ``fig2_tsne.{png,pdf}``, ``fig2_pca.{png,pdf}``, ``run.json``.
         labels: row labels of the encoders (default: checkpoint metadata, else file names).
         config: settings (default :class:`DisentangleConfig`, the paper's sizes).
@@ -197,10 +200,17 @@ def run_disentangle(
     detail = pd.DataFrame(rows)
     per_seed = per_seed_means(detail)
     table = table1_frame(per_seed, order=[r.label for r in reps])
+    retrieval = None  # FX retrieval: undefined under iid; an extra that never fails Table 1
+    if ev.protocol == "paper":
+        try:
+            retrieval = retrieval_scores(reps, sets, emb)
+        except MixevalError as exc:
+            notes.append(f"retrieval.csv not written: {exc}")
+            logger.warning(notes[-1])
 
     t0 = time.perf_counter()
     files, markdown = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint,
-                                     {k: round(v, 3) for k, v in times.items() if k != "start"})
+                                     {k: round(v, 3) for k, v in times.items() if k != "start"}, retrieval)
     times["write"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - times.pop("start")
     logger.info("disentangle: %.1f s (embed %.1f s, metrics %.1f s); cache %d hits, %d misses",
@@ -221,12 +231,16 @@ def _note(cfg: DisentangleConfig, normalized: bool) -> str:
             "DCI RF Expl is an in-sample score and is high even for noise.")
 
 
-def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> tuple[list[Path], str]:
+def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times,
+                   retrieval: pd.DataFrame | None) -> tuple[list[Path], str]:
     ev = cfg.evalset
     with staged_outputs(out_dir, replace_folders=("factors",), prefix=".disentangle.") as staged:
         staging = staged.folder
         write_table1(table, staging / "table1", note=_note(cfg, normalized))
         markdown = (staging / "table1.md").read_text(encoding="utf-8")
+        if retrieval is not None:
+            write_retrieval_table(retrieval, staging / "retrieval", note=retrieval_note(ev, cfg.seeds, normalized),
+                                  formats=("csv", "md"))
         with atomic_write(staging / "scores.csv", "w", encoding="utf-8", newline="") as f:
             detail.to_csv(f, index=False, lineterminator="\n")
         columns = {}
