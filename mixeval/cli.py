@@ -54,6 +54,29 @@ def _csv(text: Optional[str]) -> tuple[str, ...]:
     return tuple(s.strip() for s in text.split(",") if s.strip()) if text else ()
 
 
+def _limit_threads(stack: contextlib.ExitStack, threads: Optional[int]) -> None:
+    """``--threads``: cap torch and OpenMP / BLAS threads for the rest of the command."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise MixevalError(f"--threads: expected ≥ 1, got {threads}")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    stack.enter_context(threadpool_limits(threads))
+
+
+def _evalset(base, *, segments: Optional[int], configs: Optional[int], seconds: Optional[float], single_fx: Optional[str],
+             **fields):
+    """The item-set config of ``disentangle`` / ``retrieval``: ``base`` with the given options applied."""
+    from mixeval.evalset import EvalSetConfig
+
+    changes = {k: v for k, v in dict(segments=segments, configs=configs, seconds=seconds).items() if v is not None}
+    return EvalSetConfig(**{**base.to_dict(), **changes, **fields,
+                            "single_fx": _csv(single_fx) if single_fx is not None else base.single_fx})
+
+
 @app.command("make-listening-test")
 def make_listening_test(
     spec: Annotated[Optional[Path], typer.Argument(help="TOML spec (conditions, songs, counts); options below override it.")] = None,
@@ -157,55 +180,58 @@ def analyze(
     typer.echo(f"wrote {len(res.files)} files to {out}")
 
 
+# options shared by disentangle and retrieval (same item sets, same embedding cache)
+_DataOpt = Annotated[Path, typer.Option("--data", help="Dataset (MUSDB18-HQ layout; the paper uses the FX-normalized test split).")]
+_EncoderOpt = Annotated[Optional[list[Path]], typer.Option("--encoder", "-e", help="FXencoder checkpoint (repeatable).")]
+_LabelOpt = Annotated[Optional[list[str]], typer.Option("--label", help="Row label of each --encoder, in order (default: checkpoint metadata, else file name).")]
+_SegmentsOpt = Annotated[Optional[int], typer.Option(help="Segments per set (paper: 25).")]
+_ConfigsOpt = Annotated[Optional[int], typer.Option(help="FX configurations per set (paper: 10).")]
+_SecondsOpt = Annotated[Optional[float], typer.Option(help="Segment length in seconds (default: 2^19 samples ≈ 11.89 s).")]
+_SingleFxOpt = Annotated[Optional[str], typer.Option(help="Comma-separated effects for the single-FX cases (default: all six).")]
+_SplitOpt = Annotated[str, typer.Option(help="Dataset split.")]
+_SegmentsPerSongOpt = Annotated[int, typer.Option(help="Most segments from one song (1: all from different songs).")]
+_BatchSizeOpt = Annotated[int, typer.Option(help="Items per FX / encoder batch.")]
+_DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")]
+_IrDirOpt = Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb (default: built-in synthetic bank).")]
+
+
 @app.command("disentangle")
 def disentangle(
-    data: Annotated[Path, typer.Option("--data", help="Dataset (MUSDB18-HQ layout; the paper uses the FX-normalized test split).")],
-    encoder: Annotated[Optional[list[Path]], typer.Option("--encoder", "-e", help="FXencoder checkpoint (repeatable).")] = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="Row label of each --encoder, in order (default: checkpoint metadata, else file name).")] = None,
+    data: _DataOpt,
+    encoder: _EncoderOpt = None,
+    label: _LabelOpt = None,
     baseline: Annotated[Optional[list[str]], typer.Option("--baseline", help="Extra baseline rows: random (random-init FXencoder), mfcc (hand-crafted features). Pure noise is always shown.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/disentangle"),
     protocol: Annotated[str, typer.Option(help="paper: each FX configuration shared by all segments (Table 1); iid: one configuration per item.")] = "paper",
     quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes: 2 segments × 10 configs of 1 s, 2 seeds, --dci-grid tiny, --dci-trees 3 (explicit options win).")] = False,
-    segments: Annotated[Optional[int], typer.Option(help="Segments per set (paper: 25).")] = None,
-    configs: Annotated[Optional[int], typer.Option(help="FX configurations per set (paper: 10).")] = None,
-    seconds: Annotated[Optional[float], typer.Option(help="Segment length in seconds (default: 2^19 samples ≈ 11.89 s).")] = None,
+    segments: _SegmentsOpt = None,
+    configs: _ConfigsOpt = None,
+    seconds: _SecondsOpt = None,
     seeds: Annotated[Optional[int], typer.Option(help="Seeds; each redraws segments, FX and forests (paper: 4).")] = None,
     dci_grid: Annotated[Optional[str], typer.Option(help="DCI-RF grid: reference (5×4, 10-fold CV), small (2×2, 5-fold), tiny (1 forest, no CV).")] = None,
     dci_trees: Annotated[Optional[int], typer.Option(help="Trees per random forest (reference: 10).")] = None,
-    single_fx: Annotated[Optional[str], typer.Option(help="Comma-separated effects for the single-FX cases (default: all six).")] = None,
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
-    segments_per_song: Annotated[int, typer.Option(help="Most segments from one song (1: all from different songs).")] = 1,
+    single_fx: _SingleFxOpt = None,
+    split: _SplitOpt = "test",
+    segments_per_song: _SegmentsPerSongOpt = 1,
     categorical: Annotated[str, typer.Option(help="Pan law / IR index factors: drop or onehot.")] = "drop",
     ideal: Annotated[bool, typer.Option("--ideal/--no-ideal", help="Add the reference row codes = factors.")] = True,
     tsne_single: Annotated[str, typer.Option(help="Fig. 2 single-FX panels: 'effect' (colour by effect) or one effect (colour by configuration).")] = "effect",
     figures: Annotated[bool, typer.Option("--figures/--no-figures", help="Draw Fig. 2 (t-SNE and PCA).")] = True,
-    batch_size: Annotated[int, typer.Option(help="Items per FX / encoder batch.")] = 8,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    batch_size: _BatchSizeOpt = 8,
+    device: _DeviceOpt = "auto",
     jobs: Annotated[Optional[int], typer.Option(help="Parallel forest fits, -1 for all cores (default: all cores for large sets, else 1).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Torch / OpenMP CPU threads; fewer helps on a busy machine (default: torch's).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding / metric cache (default: OUT/cache).")] = None,
-    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb (default: built-in synthetic bank).")] = None,
+    ir_dir: _IrDirOpt = None,
 ) -> None:
     """Disentanglement of FX encoders (paper §3.3): Table 1 (DCIMIG, DCI RF Expl) and Fig. 2 (t-SNE)."""
-    from mixeval.evalset import EvalSetConfig
     from mixeval.pipelines.disentangle import DisentangleConfig, run_disentangle
 
     with user_errors(), contextlib.ExitStack() as stack:
-        if threads is not None:
-            if threads < 1:
-                raise MixevalError(f"--threads: expected ≥ 1, got {threads}")
-            import torch
-            from threadpoolctl import threadpool_limits
-
-            torch.set_num_threads(threads)
-            stack.enter_context(threadpool_limits(threads))
+        _limit_threads(stack, threads)
         base = DisentangleConfig.quick() if quick else DisentangleConfig()
-        ev = base.evalset
-        changes = dict(segments=segments, configs=configs, seconds=seconds)
-        ev = EvalSetConfig(**{**ev.to_dict(), **{k: v for k, v in changes.items() if v is not None},
-                              "protocol": protocol, "split": split, "segments_per_song": segments_per_song,
-                              "categorical": categorical,
-                              "single_fx": _csv(single_fx) if single_fx is not None else ev.single_fx})
+        ev = _evalset(base.evalset, segments=segments, configs=configs, seconds=seconds, protocol=protocol, split=split,
+                      segments_per_song=segments_per_song, single_fx=single_fx, categorical=categorical)
         cfg = DisentangleConfig(
             evalset=ev, seeds=seeds if seeds is not None else base.seeds, dci_grid=dci_grid or base.dci_grid,
             dci_trees=dci_trees if dci_trees is not None else base.dci_trees, baselines=tuple(baseline or ()),
@@ -221,9 +247,51 @@ def disentangle(
                f"(embedding {t['embed']:.1f} s, metrics {t['metrics']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")
 
 
+@app.command("retrieval")
+def retrieval(
+    data: _DataOpt,
+    encoder: _EncoderOpt = None,
+    label: _LabelOpt = None,
+    baseline: Annotated[Optional[list[str]], typer.Option("--baseline", help="Extra baseline rows: random (random-init FXencoder), mfcc (hand-crafted features). Pure noise and the analytic chance level are always shown.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports/retrieval"),
+    protocol: Annotated[str, typer.Option(help="Only paper (configurations shared by all segments) defines positives; iid is refused.")] = "paper",
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke-test sizes, as disentangle --quick: 2 segments × 10 configs of 1 s, 2 seeds (explicit options win).")] = False,
+    segments: _SegmentsOpt = None,
+    configs: _ConfigsOpt = None,
+    seconds: _SecondsOpt = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds; each redraws segments and FX (paper: 4).")] = None,
+    single_fx: _SingleFxOpt = None,
+    split: _SplitOpt = "test",
+    segments_per_song: _SegmentsPerSongOpt = 1,
+    batch_size: _BatchSizeOpt = 8,
+    device: _DeviceOpt = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="Torch / OpenMP CPU threads (default: torch's).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Embedding cache (default: OUT/cache; give disentangle's to embed nothing again).")] = None,
+    ir_dir: _IrDirOpt = None,
+) -> None:
+    """FX retrieval of FX encoders: Recall@1/5/10 and MRR of same-configuration items, per Table 1 case."""
+    from mixeval.pipelines.retrieval import RetrievalConfig, run_retrieval
+
+    with user_errors(), contextlib.ExitStack() as stack:
+        _limit_threads(stack, threads)  # --protocol iid is refused by RetrievalConfig
+        base = RetrievalConfig.quick() if quick else RetrievalConfig()
+        ev = _evalset(base.evalset, segments=segments, configs=configs, seconds=seconds, protocol=protocol, split=split,
+                      segments_per_song=segments_per_song, single_fx=single_fx)
+        cfg = RetrievalConfig(evalset=ev, seeds=seeds if seeds is not None else base.seeds, baselines=tuple(baseline or ()),
+                              batch_size=batch_size, device=device)
+        res = run_retrieval(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,
+                            cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(res.markdown)
+    t = res.timings
+    typer.echo(f"wrote {len(res.files)} files to {out} in {t['total']:.1f} s "
+               f"(embedding {t['embed']:.1f} s; cache: {res.cache_hits} hits, {res.cache_misses} misses)")
+
+
 @app.command("table2")
 def table2(
-    data: Annotated[Path, typer.Option("--data", help="Dataset (MUSDB18-HQ layout; the paper uses the FX-normalized test split).")],
+    data: _DataOpt,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="A row LABEL=ENCODER.pt,CLONER.pt (repeatable; ours or the official FXencoder_ps.pt / MixFXcloner_ps.pt).")] = None,
     evaluator: Annotated[Optional[Path], typer.Option(help="FXencoder of the λ·ΔΦ columns (paper: Φp.s.; default: the first model's encoder).")] = None,
     separator: Annotated[Optional[Path], typer.Option(help="torchaudio HDemucs state dict: adds the 'separated stems' row (first model) and its SDR.")] = None,
@@ -233,14 +301,14 @@ def table2(
     seconds: Annotated[Optional[float], typer.Option(help="Segment length of input and reference (default 11.8 s, --quick 3 s).")] = None,
     reference: Annotated[str, typer.Option(help="same-song (default; as Ψ is trained) or other-song references.")] = "same-song",
     seed: Annotated[int, typer.Option(help="Seed of segments and FX configurations.")] = 0,
-    split: Annotated[str, typer.Option(help="Dataset split.")] = "test",
+    split: _SplitOpt = "test",
     quick: Annotated[bool, typer.Option("--quick", help="CPU smoke size: 4 items of 3 s (explicit options win).")] = False,
     dsp_baseline: Annotated[bool, typer.Option("--dsp-baseline/--no-dsp-baseline", help="Add the model-free feature-matching row.")] = True,
     save_audio: Annotated[bool, typer.Option("--save-audio", help="Also write x, ref, gt and every row's y as WAV under OUT/audio/.")] = False,
     batch_size: Annotated[int, typer.Option(help="Items per FX / network call.")] = 4,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: _DeviceOpt = "auto",
     bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast of the networks on CUDA.")] = False,
-    ir_dir: Annotated[Optional[Path], typer.Option(help="Impulse-response folder for the reverb (default: built-in synthetic bank).")] = None,
+    ir_dir: _IrDirOpt = None,
 ) -> None:
     """Table 2 (paper §3.4.1): how close Ψ's output gets to the reference's mixing style, with model-free rows."""
     from mixeval.pipelines.table2 import Table2Config, parse_model_spec, run_table2

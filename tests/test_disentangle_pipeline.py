@@ -93,6 +93,9 @@ def test_table1_and_fig2_for_two_encoders_then_cached(synth_root, assets, tmp_pa
     run = json.loads((out / "run.json").read_text())
     assert run["fx_normalized"] is False and run["config"]["evalset"]["protocol"] == "paper"
     assert not list(out.glob(".disentangle.*"))  # no staging leftovers
+    retrieval = pd.read_csv(out / "retrieval.csv")  # FX retrieval from the same embeddings, no ideal row
+    assert list(retrieval["label"]) == ["Φa", "enc_b", "pure noise", "chance (random ranking)"]
+    assert retrieval["multitrack_full.R@1.mean"].between(0, 1).all() and (out / "retrieval.md").is_file()
     first = (out / "table1.csv").read_text()
 
     # second run: everything from the cache — no audio rendered, no encoder called
@@ -100,7 +103,7 @@ def test_table1_and_fig2_for_two_encoders_then_cached(synth_root, assets, tmp_pa
         raise AssertionError("the second run must not render audio or call an encoder")
 
     monkeypatch.setattr(FXEncoder, "forward", forbidden)
-    monkeypatch.setattr("mixeval.pipelines.disentangle.render_items", forbidden)
+    monkeypatch.setattr("mixeval.pipelines.embedded_sets.render_items", forbidden)
     code, text = run_cli("--data", synth_root, "-e", assets["enc_a"], "-e", assets["enc_b"], "--out", out,
                          "--ir-dir", assets["irs"], *SMALL)
     assert code == 0, text

@@ -3,8 +3,10 @@
 Steps: load every encoder (bad files fail before anything is written) → plan the segments of each
 seed → draw the FX configurations of every set (seed × FX mode, :mod:`mixeval.evalset`) → embed
 the items with every representation, from the cache when possible → DCIMIG, DCI-RF, MIG and SAP
-per set and kind (cached too) → Table 1 (mean ± std over seeds), the long score table, the factor
-tables, Fig. 2 (t-SNE and PCA grids) and ``run.json``. The result files are staged in a temporary
+per set and kind (cached too) → Table 1 (mean ± std over seeds), FX retrieval from the same
+embeddings (``retrieval.{csv,md}``, paper protocol), the long score table, the factor tables,
+Fig. 2 (t-SNE and PCA grids) and ``run.json``. The embedding step is shared with ``mixeval
+retrieval`` (:mod:`mixeval.pipelines.embedded_sets`). The result files are staged in a temporary
 folder and moved into ``out_dir`` only when everything succeeded.
 
 Seeds: seed ``s`` re-draws the segments and the FX configurations and seeds the random forests,
@@ -13,41 +15,30 @@ so DCIMIG gets a spread too (``metrics_notes.md`` §2, "std over 4 seeds").
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import sklearn
-import torch
 
 from mixeval.baselines import noise_codes
 from mixeval.errors import MixevalError
-from mixeval.evalset import (
-    KINDS, MODES, EvalSetConfig, ItemSet, chain_fingerprint, dataset_fingerprint, factor_table, item_factors,
-    load_segments, plan_segments, render_items, sample_item_set, Segment,
-)
+from mixeval.evalset import KINDS, MODES, ItemSet, factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixeval.outputs import locks_output, staged_outputs
-from mixeval.pipelines.disentangle_embed import (
-    BASELINES, Cache, ProgressBars, Representation, build_representations, digest, embed_batch, resolve_device,
-)
+from mixeval.pipelines.disentangle_embed import ProgressBars, digest
+from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
+from mixeval.pipelines.retrieval import retrieval_note, retrieval_scores, write_retrieval_table
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
-from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx import STEMS
-from mixfx.data.musdb import MultitrackSegments
-from mixfx.fx.chain import FXManipulator
-from mixfx.fx.ir import load_ir_folder
 from mixfx.io.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -61,98 +52,55 @@ DCI_GRIDS = {
 }
 """Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
 a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
-_PLAN_FIELDS = ("segments", "seconds", "split", "segments_per_song", "silence_threshold_db", "min_active", "sample_rate")
 METRICS_VERSION = "1"
 
 
 @dataclass(frozen=True)
-class DisentangleConfig:
+class DisentangleConfig(EmbedSettings):
     """Settings of :func:`run_disentangle` (defaults: the paper's sizes and the reference DCI grid).
 
     Attributes:
-        evalset: item-set sizes and protocol.
-        seeds: evaluation seeds (paper: 4); seed ``s`` redraws segments, FX and forests.
+        evalset, seeds, baselines, ideal, noise_dim, random_seed, batch_size, device: the embedding
+            step's (:class:`~mixeval.pipelines.embedded_sets.EmbedSettings`); seed ``s`` also seeds the forests.
         dci_grid: key of :data:`DCI_GRIDS`.
         dci_trees: trees per forest (reference: 10).
         nb_bins: DCIMIG / MIG bins (reference: 10).
-        baselines: subset of :data:`~mixeval.pipelines.disentangle_embed.BASELINES`; pure noise is always added.
-        ideal: add the reference row "codes = factors" (what a perfect code scores under the protocol).
-        noise_dim: size of the noise codes (default: the first representation's — encoder, else baseline).
-        random_seed: seed of the random-init FXencoder.
-        batch_size: items per FX / encoder batch.
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
         n_jobs: parallel forest fits (-1: all cores); None: all cores when a forest has enough work
             (items × code size ≥ 20 000), else 1 (tiny fits are slower in threads).
         tsne_single: single-FX panels coloured by ``"effect"``, or one effect's items by configuration.
         figures: draw Fig. 2.
     """
 
-    evalset: EvalSetConfig = field(default_factory=EvalSetConfig)
-    seeds: int = 4
     dci_grid: str = "reference"
     dci_trees: int = 10
     nb_bins: int = 10
-    baselines: tuple[str, ...] = ()
-    ideal: bool = True
-    noise_dim: int | None = None
-    random_seed: int = 0
-    batch_size: int = 8
-    device: str = "auto"
     n_jobs: int | None = None
     tsne_single: str = "effect"
     figures: bool = True
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "baselines", tuple(dict.fromkeys(self.baselines)))
-        checks = [
-            (self.seeds >= 1, f"seeds: expected ≥ 1, got {self.seeds}"),
+    def _checks(self) -> list[tuple[bool, str]]:
+        return super()._checks() + [
             (self.dci_grid in DCI_GRIDS, f"dci_grid: expected one of {', '.join(DCI_GRIDS)}, got {self.dci_grid!r}"),
             (self.dci_trees >= 1, f"dci_trees: expected ≥ 1, got {self.dci_trees}"),
             (self.nb_bins >= 2, f"nb_bins: expected ≥ 2, got {self.nb_bins}"),
-            (self.batch_size >= 1, f"batch_size: expected ≥ 1, got {self.batch_size}"),
-            (self.noise_dim is None or self.noise_dim >= 1, f"noise_dim: expected ≥ 1, got {self.noise_dim}"),
-            (all(b in BASELINES for b in self.baselines), f"baselines: expected some of {', '.join(BASELINES)}, got {self.baselines}"),
             (self.tsne_single == "effect" or self.tsne_single in self.evalset.single_fx,
              f"tsne_single: expected 'effect' or one of the single effects {', '.join(self.evalset.single_fx)}, got {self.tsne_single!r}"),
+            (bool(self.evalset.single_fx), "single_fx: at least one effect is needed for the single-FX cases"),
         ]
-        for ok, msg in checks:
-            if not ok:
-                raise MixevalError(msg)
-        if not self.evalset.single_fx:
-            raise MixevalError("single_fx: at least one effect is needed for the single-FX cases")
 
     @classmethod
     def quick(cls, **changes) -> "DisentangleConfig":
         """Smoke-test sizes: 2 segments × 10 configurations of 1 s, 2 seeds, one fixed 3-tree forest (no CV)."""
-        ev = changes.pop("evalset", None) or EvalSetConfig(segments=2, configs=10, seconds=1.0)
-        return cls(**{"evalset": ev, "seeds": 2, "dci_grid": "tiny", "dci_trees": 3, **changes})
+        return super().quick(**{"dci_grid": "tiny", "dci_trees": 3, **changes})
 
     def metric_settings(self) -> dict:
         return {"grid": DCI_GRIDS[self.dci_grid], "trees": self.dci_trees, "nb_bins": self.nb_bins,
                 "categorical": self.evalset.categorical, "version": METRICS_VERSION}
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class DisentangleResult:
-    """What :func:`run_disentangle` produced."""
-
-    out_dir: Path
-    files: list[Path]
-    table: pd.DataFrame
-    scores: pd.DataFrame
-    representations: list[Representation]
-    timings: dict[str, float]
-    cache_hits: int
-    cache_misses: int
-    notes: list[str]
-    markdown: str = ""
-
-
-def _case(mode: str, kind: str) -> str:
-    return ("multitrack" if kind == "mixture" else "stem") + ("_full" if mode == "full" else "_single")
+class DisentangleResult(EvaluationResult):
+    """What :func:`run_disentangle` produced: Table 1 (``table``) and the long ``scores``."""
 
 
 def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: int) -> dict[str, float]:
@@ -190,7 +138,8 @@ def run_disentangle(
     Args:
         encoders: FXencoder checkpoints (this project's or official files).
         data: dataset in the MUSDB18-HQ layout (FX-normalized for the paper's protocol).
-        out_dir: results folder: ``table1.{csv,md,tex}``, ``scores.csv``, ``factors/``,
+        out_dir: results folder: ``table1.{csv,md,tex}``, ``retrieval.{csv,md}`` (paper protocol only,
+            :mod:`mixeval.pipelines.retrieval`), ``scores.csv``, ``factors/``,
             ``fig2_tsne.{png,pdf}``, ``fig2_pca.{png,pdf}``, ``run.json``.
         labels: row labels of the encoders (default: checkpoint metadata, else file names).
         config: settings (default :class:`DisentangleConfig`, the paper's sizes).
@@ -208,73 +157,14 @@ def run_disentangle(
     cfg = config or DisentangleConfig()
     ev = cfg.evalset
     times = {"start": time.perf_counter()}
-    if not encoders and not cfg.baselines:
-        raise MixevalError("nothing to evaluate: give at least one encoder or a baseline")
-    device = resolve_device(cfg.device)
-    reps = build_representations(list(encoders), list(labels), baselines=cfg.baselines, sample_rate=ev.sample_rate,
-                                 random_seed=cfg.random_seed, noise_dim=cfg.noise_dim, ideal=cfg.ideal)
-    dataset = MultitrackSegments(data, ev.split, silence_threshold_db=ev.silence_threshold_db,
-                                 min_active=ev.min_active, sample_rate=ev.sample_rate)
-    chain = FXManipulator(sample_rate=ev.sample_rate, ir_bank=load_ir_folder(ir_dir, sample_rate=ev.sample_rate) if ir_dir else None)
-    notes = []
-    normalized = is_fx_normalized(data)
-    if not normalized:
-        notes.append(f"{data} is not FX-normalized (no {NORMALIZATION_RECORD}); the paper evaluates on the FX-normalized test split")
-    fingerprint = digest({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
     out_dir = Path(out_dir)
-    cache = Cache(cache_dir if cache_dir is not None else out_dir / "cache")
-    plans: dict[int, list[Segment]] = {}
-    plan_keys = {}
-    for seed in range(cfg.seeds):
-        plan_keys[seed] = digest({"fp": fingerprint, "seed": seed, **{k: getattr(ev, k) for k in _PLAN_FIELDS}})
-        cached = cache.load_json("plans", plan_keys[seed])
-        plans[seed] = [Segment(*s) for s in cached] if cached else plan_segments(dataset, ev, seed)
-    for seed in range(cfg.seeds):  # written only once every seed has a plan
-        cache.save_json("plans", plan_keys[seed], [dataclasses.astuple(s) for s in plans[seed]])
-    for note in notes:
-        logger.warning(note)
-    sets = {(seed, mode): sample_item_set(chain, plans[seed], ev, seed=seed, mode=mode, fingerprint=fingerprint)
-            for seed in range(cfg.seeds) for mode in ev.modes}
-    fig_sets = {mode: (sets[(0, mode)] if ev.protocol == "paper" else
-                       sample_item_set(chain, plans[0], ev, seed=0, mode=mode, protocol="paper", fingerprint=fingerprint))
-                for mode in ev.modes}
-    for r in reps:
-        if r.module is not None:
-            r.module.to(device).eval()
-    times["setup"] = time.perf_counter() - times["start"]
-
+    embedded = embed_item_sets(encoders, data, labels=labels, settings=cfg.embed_settings(),
+                               cache_dir=cache_dir if cache_dir is not None else out_dir / "cache", ir_dir=ir_dir,
+                               figure_sets=cfg.figures, progress=progress)
+    reps, sets, fig_sets, emb, cache = embedded.reps, embedded.sets, embedded.fig_sets, embedded.emb, embedded.cache
+    notes, normalized, fingerprint = embedded.notes, embedded.normalized, embedded.fingerprint
+    times.update(embedded.times)
     bars = ProgressBars(progress)
-    embedders = [r for r in reps if r.embeds]
-    todo = list(sets.values()) + ([s for s in fig_sets.values() if s.protocol != ev.protocol] if cfg.figures else [])
-    emb: dict[tuple[str, str], np.ndarray] = {}
-    missing: dict[str, list[Representation]] = {}
-    for s in todo:
-        for r in embedders:
-            arr = cache.load_embeddings(r.key, s.key, (len(KINDS), len(s)))
-            if arr is None:
-                missing.setdefault(s.key, []).append(r)
-            else:
-                emb[(r.key, s.key)] = arr
-    n_render = sum(len(s) for s in todo if s.key in missing)
-    bars.start("embed", n_render, "item")
-    t0 = time.perf_counter()
-    audio_cache: dict[int, dict[str, torch.Tensor]] = {}
-    for s in todo:
-        if s.key not in missing:
-            continue
-        if s.seed not in audio_cache:
-            audio_cache = {s.seed: load_segments(dataset, s.segments, ev.segment_samples)}
-        out = {r.key: np.zeros((len(KINDS), len(s), r.dim), dtype=np.float32) for r in missing[s.key]}
-        for idx, batch in render_items(s, audio_cache[s.seed], chain, batch_size=cfg.batch_size, device=device):
-            for r in missing[s.key]:
-                for k, kind in enumerate(KINDS):
-                    out[r.key][k, idx] = embed_batch(r, batch[kind])
-            bars.advance("embed", len(idx), n_render)
-        for r in missing[s.key]:
-            cache.save_embeddings(r.key, s.key, out[r.key])
-            emb[(r.key, s.key)] = out[r.key]
-    audio_cache.clear()
-    times["embed"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     settings = cfg.metric_settings()
@@ -294,7 +184,7 @@ def run_disentangle(
             for kind in KINDS:
                 factors = item_factors(s, kind, categorical=ev.categorical)
                 try:
-                    results[kind] = _compute_metrics(factors, _codes(r, s, kind, factors.matrix, emb), cfg, s.seed)
+                    results[kind] = _compute_metrics(factors, item_codes(r, s, kind, factors.matrix, emb), cfg, s.seed)
                 except MixevalError as exc:
                     raise MixevalError(f"{r.label}, seed {s.seed}, {s.mode} FX, {kind}: {exc}") from None
                 bars.advance("metrics", 1, len(tasks) * len(KINDS))
@@ -303,32 +193,29 @@ def run_disentangle(
             bars.advance("metrics", len(KINDS), len(tasks) * len(KINDS))
         for kind, res in results.items():
             subset = kind if s.mode == "full" else f"{s.mode}/{kind}"
-            rows += [dict(label=r.label, type=r.type, dim=r.dim, case=_case(s.mode, kind), subset=subset, seed=s.seed,
+            rows += [dict(label=r.label, type=r.type, dim=r.dim, case=case_name(s.mode, kind), subset=subset, seed=s.seed,
                           metric=metric, value=value) for metric, value in res.items()]
     bars.close()
     times["metrics"] = time.perf_counter() - t0
     detail = pd.DataFrame(rows)
-    per_seed = (detail.groupby(["label", "type", "dim", "case", "seed", "metric"], sort=False)["value"]
-                .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan).reset_index())
+    per_seed = per_seed_means(detail)
     table = table1_frame(per_seed, order=[r.label for r in reps])
+    retrieval = None  # FX retrieval: undefined under iid; an extra that never fails Table 1
+    if ev.protocol == "paper":
+        try:
+            retrieval = retrieval_scores(reps, sets, emb)
+        except MixevalError as exc:
+            notes.append(f"retrieval.csv not written: {exc}")
+            logger.warning(notes[-1])
 
     t0 = time.perf_counter()
     files, markdown = _write_outputs(out_dir, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint,
-                           {k: round(v, 3) for k, v in times.items() if k != "start"})
+                                     {k: round(v, 3) for k, v in times.items() if k != "start"}, retrieval)
     times["write"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - times.pop("start")
     logger.info("disentangle: %.1f s (embed %.1f s, metrics %.1f s); cache %d hits, %d misses",
                 times["total"], times["embed"], times["metrics"], cache.hits, cache.misses)
     return DisentangleResult(out_dir, files, table, detail, reps, times, cache.hits, cache.misses, notes, markdown)
-
-
-def _codes(r: Representation, s: ItemSet, kind: str, factors: np.ndarray, emb) -> np.ndarray:
-    if r.type == "ideal":
-        return factors
-    if r.type == "noise":
-        rng = np.random.default_rng([s.seed, MODES.index(s.mode), KINDS.index(kind), 7, int(s.protocol == "iid")])
-        return noise_codes(len(s), r.dim, rng=rng)
-    return emb[(r.key, s.key)][KINDS.index(kind)]
 
 
 def _note(cfg: DisentangleConfig, normalized: bool) -> str:
@@ -344,12 +231,16 @@ def _note(cfg: DisentangleConfig, normalized: bool) -> str:
             "DCI RF Expl is an in-sample score and is high even for noise.")
 
 
-def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times) -> tuple[list[Path], str]:
+def _write_outputs(out_dir: Path, cfg, reps, sets, fig_sets, emb, table, detail, notes, normalized, fingerprint, times,
+                   retrieval: pd.DataFrame | None) -> tuple[list[Path], str]:
     ev = cfg.evalset
     with staged_outputs(out_dir, replace_folders=("factors",), prefix=".disentangle.") as staged:
         staging = staged.folder
         write_table1(table, staging / "table1", note=_note(cfg, normalized))
         markdown = (staging / "table1.md").read_text(encoding="utf-8")
+        if retrieval is not None:
+            write_retrieval_table(retrieval, staging / "retrieval", note=retrieval_note(ev, cfg.seeds, normalized),
+                                  formats=("csv", "md"))
         with atomic_write(staging / "scores.csv", "w", encoding="utf-8", newline="") as f:
             detail.to_csv(f, index=False, lineterminator="\n")
         columns = {}
