@@ -275,7 +275,8 @@ def test_separated_stems_row_and_its_sdr(synth_root, models, tmp_path):
     pytest.importorskip("torchaudio")
     from torchaudio.models import HDemucs
 
-    from mixeval.pipelines.table2 import ModelSpec, Table2Config, _sdr, run_table2
+    from mixeval.metrics.style import sdr_db as _sdr
+    from mixeval.pipelines.table2 import ModelSpec, Table2Config, run_table2
 
     torch.manual_seed(0)
     weights = tmp_path / "hdemucs.pt"
@@ -315,3 +316,17 @@ def test_an_output_folder_in_use_is_refused(tmp_path):
     _lock_path(out).write_text(dead.stdout.strip())
     with output_lock(out):
         assert _lock_path(out).read_text() == str(os.getpid())
+
+
+def test_bootstrap_ci_matches_the_normal_approximation_and_wilcoxon_pairs():
+    from mixeval.metrics.stats import bootstrap_mean_ci, wilcoxon_p
+
+    v = np.random.default_rng(0).normal(3.0, 2.0, 400)
+    lo, hi = bootstrap_mean_ci(v, resamples=2000, seed=1)
+    half = 1.96 * v.std(ddof=1) / np.sqrt(v.size)  # textbook normal-approximation half-width
+    assert lo < v.mean() < hi
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.15)
+    assert bootstrap_mean_ci(np.full(5, 2.0)) == (2.0, 2.0)
+    a = np.arange(10.0)
+    assert wilcoxon_p(a, a) == 1.0
+    assert wilcoxon_p(a + 1.0, a) < 0.01  # every pair differs in the same direction

@@ -316,3 +316,28 @@ def pairwise_paired_tests(
     out.insert(12, "p_bonferroni", bonferroni(out["p"].to_numpy(), max(len(pairs), 1)) if len(pairs) else [])
     out["significant"] = out["p_bonferroni"] < alpha
     return out
+
+
+def bootstrap_mean_ci(values, *, resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (``scipy.stats.bootstrap``), NaNs ignored, seeded.
+
+    Fewer than two finite values, or all equal, give ``(mean, mean)``.
+    """
+    v = _as_1d(values, "values")
+    v = v[np.isfinite(v)]
+    if v.size < 2 or np.ptp(v) == 0:
+        m = float(v.mean()) if v.size else float("nan")
+        return m, m
+    res = stats.bootstrap((v,), np.mean, n_resamples=resamples, confidence_level=confidence, method="percentile",
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def wilcoxon_p(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired samples (1.0 when every difference is 0)."""
+    a, b = _as_1d(a, "a"), _as_1d(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"wilcoxon: paired samples of different sizes {a.size} and {b.size}")
+    if not np.any(a - b != 0):
+        return 1.0
+    return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)

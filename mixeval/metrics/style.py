@@ -37,7 +37,7 @@ from mixfx.losses.spectral import SpectralLossConfig, spectral_loss
 
 __all__ = [
     "AF_FEATURES", "LAMBDA", "audio_feature_errors", "audio_features", "bark_band_edges", "embedding_distance",
-    "lmss_terms", "loudness_error", "mrstft",
+    "lmss_terms", "loudness_error", "mrstft", "sdr_db",
 ]
 
 LAMBDA = 1e3
@@ -138,3 +138,13 @@ def loudness_error(y: torch.Tensor, target: torch.Tensor, sample_rate: int = SAM
     ly = np.where(np.isfinite(ly), ly, floor)
     lt = np.where(np.isfinite(lt), lt, floor)
     return np.abs(ly - lt)
+
+
+def sdr_db(reference: torch.Tensor, estimate: torch.Tensor) -> np.ndarray:
+    """BSS-Eval SDR in dB (fast_bss_eval, 512-tap distortion filter) per example, mean over channels, ``(B,)``."""
+    import fast_bss_eval
+
+    out = []
+    for r, e in zip(reference.double().cpu().numpy(), estimate.double().cpu().numpy()):
+        out.append(np.mean([float(fast_bss_eval.sdr(r[c:c + 1], e[c:c + 1], clamp_db=100)[0]) for c in range(r.shape[0])]))
+    return np.array(out)

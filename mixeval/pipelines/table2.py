@@ -213,20 +213,8 @@ def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) 
     return out
 
 
-def _bootstrap_ci(values: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
-    from scipy.stats import bootstrap
-
-    v = values[np.isfinite(values)]
-    if v.size < 2 or np.ptp(v) == 0:
-        m = float(v.mean()) if v.size else float("nan")
-        return m, m
-    res = bootstrap((v,), np.mean, n_resamples=resamples, confidence_level=0.95, method="percentile",
-                    rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
 def _summary(examples: pd.DataFrame, rows: list[str], cfg: Table2Config) -> pd.DataFrame:
-    from scipy.stats import wilcoxon
+    from mixeval.metrics.stats import bonferroni, bootstrap_mean_ci, wilcoxon_p
 
     records = []
     for r_i, row in enumerate(rows):
@@ -235,34 +223,21 @@ def _summary(examples: pd.DataFrame, rows: list[str], cfg: Table2Config) -> pd.D
             base = examples[(examples["row"] == INPUT) & (examples["case"] == case)].sort_values(["stem", "item"])
             for k, col in enumerate(COLUMNS):
                 v = sub[col].to_numpy(dtype=float)
-                lo, hi = _bootstrap_ci(v, cfg.bootstrap, seed=cfg.evalset.seed * 7919 + r_i * 131 + c_i * 17 + k)
+                lo, hi = bootstrap_mean_ci(v, resamples=cfg.bootstrap,
+                                           seed=cfg.evalset.seed * 7919 + r_i * 131 + c_i * 17 + k)
                 p = float("nan")
                 if row != INPUT and np.isfinite(v).all() and len(v) == len(base):
-                    d = v - base[col].to_numpy(dtype=float)
-                    if np.any(d != 0):
-                        p = float(wilcoxon(v, base[col].to_numpy(dtype=float), zero_method="wilcox").pvalue)
-                    else:
-                        p = 1.0
+                    p = wilcoxon_p(v, base[col].to_numpy(dtype=float))
                 records.append({"row": row, "case": case, "column": col, "mean": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
                                 "ci_low": lo, "ci_high": hi, "n": int(np.isfinite(v).sum()), "p_wilcoxon": p})
     df = pd.DataFrame(records)
     tested = df["p_wilcoxon"].notna()
-    n_tests = int(tested.sum())
-    df["p_bonferroni"] = np.where(tested, np.minimum(df["p_wilcoxon"] * max(n_tests, 1), 1.0), np.nan)
+    df["p_bonferroni"] = np.nan
+    df.loc[tested, "p_bonferroni"] = bonferroni(df.loc[tested, "p_wilcoxon"].to_numpy())
     base = df[df["row"] == INPUT].set_index(["case", "column"])["mean"]
     better = df.apply(lambda r: r["mean"] < base.get((r["case"], r["column"]), np.nan), axis=1)
     df["beats_input"] = tested & (df["p_bonferroni"] < cfg.alpha) & better
     return df
-
-
-def _sdr(reference: torch.Tensor, estimate: torch.Tensor) -> np.ndarray:
-    """Mean over channels of BSS-Eval SDR (fast_bss_eval, 512-tap filter) per example, dB."""
-    import fast_bss_eval
-
-    out = []
-    for r, e in zip(reference.double().numpy(), estimate.double().numpy()):
-        out.append(np.mean([float(fast_bss_eval.sdr(r[c:c + 1], e[c:c + 1], clamp_db=100)[0]) for c in range(r.shape[0])]))
-    return np.array(out)
 
 
 @locks_output
@@ -391,7 +366,7 @@ def run_table2(
                               for s in STEMS}
         rows.append(SEPARATED)
         clean, separated = _cases(outputs[first]), _cases(outputs[SEPARATED])
-        sdr = {case: float(np.mean(_sdr(clean[case], separated[case]))) for case in CASES}
+        sdr = {case: float(np.mean(M.sdr_db(clean[case], separated[case]))) for case in CASES}
     times["models"] = time.perf_counter() - t
 
     t = time.perf_counter()
