@@ -22,22 +22,23 @@ from mixfx.fx.normalize_io import FXNormFeatures
 
 __all__ = ["match_reference_features", "reference_features"]
 
-_STEP = {"eq": "eq", "compression": "compression", "imager": "imager", "panning": "panning", "loudness": "loudness"}
 
 
 def reference_features(reference: torch.Tensor, stem: str, sample_rate: int = SAMPLE_RATE) -> tuple[FXNormFeatures, tuple[str, ...]] | None:
     """The reference's measured features as one-stem targets, and the steps it supports.
 
-    Returns ``None`` for a silent reference. The EQ curve is smoothed like dataset targets.
+    Returns ``None`` for a silent reference (every feature is then ``None``). The EQ curve is smoothed
+    like dataset targets. A reference without onsets has no dynamics target: the compression step is
+    left out of the steps and its table entry is a placeholder that is never used.
     """
+    # the normalization steps are named after the features they match (``EFFECTS`` ⊂ ``FEATURE_NAMES``)
     measured = {f: measure_feature(reference, f, sample_rate) for f in FEATURE_NAMES}
     if measured["loudness"] is None:
         return None
-    steps = tuple(e for e in EFFECTS if measured[_STEP[e]] is not None)
-    neutral = {"eq": np.ones(65536 // 2 + 1), "compression": (0.0, 0.0)}
+    steps = tuple(e for e in EFFECTS if measured[e] is not None)
     feats = FXNormFeatures(
-        eq={stem: measured["eq"] if measured["eq"] is not None else neutral["eq"]},
-        compression={stem: measured["compression"] if measured["compression"] is not None else neutral["compression"]},
+        eq={stem: measured["eq"]},
+        compression={stem: measured["compression"] if measured["compression"] is not None else (0.0, 0.0)},
         imager={stem: measured["imager"]}, panning={stem: measured["panning"]}, loudness={stem: measured["loudness"]},
         sample_rate=sample_rate,
     )

@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CASES", "KINDS", "MODES", "EvalSetConfig", "FactorSet", "ItemSet", "Segment", "chain_fingerprint",
     "dataset_fingerprint", "factor_table", "item_factors", "load_segments", "plan_segments", "render_items",
-    "sample_item_set", "seeded_generator",
+    "multitrack_starts", "sample_item_set", "seeded_generator",
 ]
 
 SET_VERSION = "1"
@@ -215,6 +215,15 @@ def chain_fingerprint(chain: FXManipulator) -> str:
     })
 
 
+def multitrack_starts(data: MultitrackSegments, song: int, samples: int) -> np.ndarray:
+    """Start offsets (working-rate samples) where every stem of ``song`` is active for ``samples``; may be empty."""
+    starts = None
+    for stem in STEMS:
+        v = data.valid_starts(song, stem, samples)
+        starts = v if starts is None else np.intersect1d(starts, v)
+    return np.asarray(starts, dtype=np.int64) * int(data.frame_seconds * data.sample_rate)
+
+
 def plan_segments(data: MultitrackSegments, config: EvalSetConfig, seed: int) -> list[Segment]:
     """Choose ``config.segments`` multitrack segments (every stem active), seeded.
 
@@ -229,16 +238,11 @@ def plan_segments(data: MultitrackSegments, config: EvalSetConfig, seed: int) ->
     out: list[Segment] = []
     usable = 0
     for s in torch.randperm(len(data.songs), generator=g).tolist():
-        starts = None
-        for stem in STEMS:
-            v = data.valid_starts(s, stem, samples)
-            starts = v if starts is None else np.intersect1d(starts, v)
-        if starts is None or starts.size == 0:
+        pool = multitrack_starts(data, s, samples)
+        if pool.size == 0:
             continue
         usable += 1
-        hop = int(data.frame_seconds * data.sample_rate)
         chosen: list[int] = []
-        pool = starts * hop
         for _ in range(min(config.segments_per_song, config.segments - len(out))):
             free = pool[[all(abs(int(p) - c) >= samples for c in chosen) for p in pool]]
             cand = free if free.size else pool[~np.isin(pool, chosen)]

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from mixeval.errors import MixevalError
-from mixeval.evalset import seeded_generator
+from mixeval.evalset import multitrack_starts, seeded_generator
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
@@ -121,15 +121,6 @@ class TransferSet:
         return hashlib.sha256(json.dumps(_manifest(self), sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _multitrack_starts(data: MultitrackSegments, song: int, samples: int) -> np.ndarray:
-    """Start samples where every stem of ``song`` is active for ``samples`` (empty when none)."""
-    starts = None
-    for stem in STEMS:
-        v = data.valid_starts(song, stem, samples)
-        starts = v if starts is None else np.intersect1d(starts, v)
-    return np.asarray(starts, dtype=np.int64) * int(data.frame_seconds * data.sample_rate)
-
-
 def _pick(pool: np.ndarray, g: torch.Generator) -> int:
     return int(pool[int(torch.randint(pool.size, (1,), generator=g))])
 
@@ -144,7 +135,7 @@ def sample_transfer_set(data: MultitrackSegments, chain: FXManipulator, config: 
     samples = config.samples
     g = seeded_generator(config.seed, 0x7AB2)
     order = torch.randperm(len(data.songs), generator=g).tolist()
-    pools = {s: p for s in order if (p := _multitrack_starts(data, s, samples)).size}
+    pools = {s: p for s in order if (p := multitrack_starts(data, s, samples)).size}
     usable = [s for s in order if s in pools]
     need = 2 if config.reference == "other-song" else 1
     if len(usable) < need:

@@ -227,7 +227,6 @@ def transfer_cmd(
 
     config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, max_memory=max_memory,
                   peak_db=peak_db)
-    _run(check_output_dir, out, option="--out")
     bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
                    features=features, separator_weights=separator_weights, device=device, config=config,

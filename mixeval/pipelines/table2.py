@@ -38,6 +38,7 @@ from mixeval.transfer_set import (
 )
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.io.atomic import atomic_write
+from mixfx.io.paths import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -128,16 +129,6 @@ class Table2Result:
 # ----------------------------------------------------------------------------------------- checks
 
 
-def _check_out(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise MixevalError(f"{out_dir}: --out exists and is not a folder")
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise MixevalError(f"{out_dir}: cannot write here ({probe} is not writable)")
-
-
 def _load_rows(models: Sequence[ModelSpec], device):
     from mixfx.models.loading import load_models
 
@@ -203,7 +194,8 @@ def _cases(y: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) -> dict[str, np.ndarray]:
-    out = {f"lmss_{k}": v for k, v in zip(("lr", "ms"), M.lmss_terms(y, gt).values())}
+    lmss = M.lmss_terms(y, gt)
+    out = {"lmss_lr": lmss["left_right"], "lmss_ms": lmss["mid_side"]}
     nan = np.full(len(y), np.nan)
     out["dphi_y_ref"] = M.embedding_distance(e_y, e_ref) if e_y is not None else nan
     out["dphi_y_gt"] = M.embedding_distance(e_y, e_gt) if e_y is not None else nan
@@ -283,7 +275,7 @@ def run_table2(
     t0 = time.perf_counter()
     times: dict[str, float] = {}
     out_dir = Path(out_dir)
-    _check_out(out_dir)
+    check_output_dir(out_dir, option="--out")
     device = resolve_device(cfg.device)
     if separator is not None and not Path(separator).is_file():
         raise MixevalError(f"--separator {separator}: no such file")
