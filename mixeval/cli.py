@@ -331,28 +331,25 @@ def table2(
 
 @app.command("reproduce")
 def reproduce(
-    out: Annotated[Path, typer.Argument(help="Output folder (data, features, normalized data, runs, transfer, reports, summary.md).")],
-    preset: Annotated[str, typer.Option(help="tiny: CPU minutes on the synthetic set; paper: the paper's sizes (GPU).")] = "tiny",
+    out: Annotated[Path, typer.Argument(help="Output folder (data, features, normalized data, runs, transfer, reports, summary.md/.html).")],
+    preset: Annotated[str, typer.Option(help="tiny: ≤ 10 CPU minutes, a smoke run; small: ≤ 45 CPU minutes, the recipe meant to learn; paper: the paper's sizes (GPU).")] = "tiny",
     data: Annotated[Optional[Path], typer.Option(help="Use this dataset (MUSDB18-HQ layout) instead of the synthetic one.")] = None,
-    songs: Annotated[int, typer.Option(help="Synthetic songs.")] = 12,
-    seconds: Annotated[float, typer.Option(help="Length of each synthetic song.")] = 20.0,
+    songs: Annotated[Optional[int], typer.Option(help="Synthetic songs (default: the preset's, 12 for tiny, 16 for small).")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Length of each synthetic song (default: the preset's, 20 s / 30 s).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
 ) -> None:
-    """The main job: the whole paper pipeline (data → FX normalization → Φ∅/Φnorm/Φp.s. → MixFXcloner → transfer → Table 1, Fig. 2)."""
+    """The main job: data → FX normalization → Φ∅/Φnorm/Φp.s. → MixFXcloners → transfer → Table 1, retrieval, Table 2 → summary with verdicts."""
     from mixeval.pipelines.reproduce import ReproduceConfig
     from mixeval.pipelines.reproduce import reproduce as run_reproduce
 
     with user_errors():
-        if preset == "paper":
-            config = ReproduceConfig.paper(songs=songs, seconds=seconds, seed=seed)
-        else:
-            config = ReproduceConfig(preset=preset, songs=songs, seconds=seconds, seed=seed)
+        config = ReproduceConfig.for_preset(preset, songs=songs, seconds=seconds, seed=seed)
         paths = run_reproduce(out, config, data=data, device=device, progress=sys.stderr.isatty(),
                               log=lambda line: typer.echo(line, err=True))
     summary = paths["summary"]
     typer.echo(summary.read_text(encoding="utf-8"))
-    typer.echo(f"summary: {summary}")
+    typer.echo(f"summary: {summary} (HTML: {paths['html']})")
 
 
 def main() -> None:

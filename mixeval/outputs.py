@@ -18,7 +18,23 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
-__all__ = ["StagedOutputs", "locks_output", "output_lock", "staged_outputs"]
+__all__ = ["StagedOutputs", "locks_output", "output_lock", "software_versions", "staged_outputs"]
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and the libraries the results depend on (for ``run.json`` and reports)."""
+    import platform
+
+    import numpy
+    import scipy
+    import sklearn
+    import torch
+
+    import mixfx
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "mixfx": getattr(mixfx, "__version__", "0.1.0")}
 
 
 class StagedOutputs:

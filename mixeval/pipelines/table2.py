@@ -19,7 +19,6 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch
 
 from mixeval.errors import MixevalError
 from mixeval.metrics import style as M
-from mixeval.outputs import locks_output, staged_outputs
+from mixeval.outputs import locks_output, software_versions, staged_outputs
 from mixeval.transfer_set import (
     TransferSet, TransferSetConfig, check_songs, iter_batches, load_manifest, render_transfer_set,
     sample_transfer_set, save_manifest,
@@ -401,7 +400,7 @@ def run_table2(
         "separator": str(separator) if separator else None,
         "separator_sha256": file_sha256(separator) if separator else None,
         "items_key": tset.key, "floor_gt_ref": floor, "sdr_db": sdr, "device": str(device),
-        "versions": _versions(), "timings_s": times,
+        "versions": software_versions(), "timings_s": times,
     }
     with staged_outputs(out_dir, replace_folders=("audio",) if save_audio else (), prefix=".table2.") as staged:
         folder = staged.folder
@@ -423,17 +422,6 @@ def run_table2(
         with atomic_write(folder / "run.json", "w", encoding="utf-8") as f:
             json.dump(run, f, indent=1, default=str)
     return Table2Result(summary, examples, md, staged.files, notes, floor, sdr, times)
-
-
-def _versions() -> dict[str, str]:
-    import scipy
-    import sklearn
-
-    import mixfx
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "mixfx": getattr(mixfx, "__version__", "0.1.0")}
 
 
 def _save_audio(folder: Path, x, ref, gt, outputs, rows) -> None:

@@ -8,7 +8,6 @@ until the next validation); :func:`plot_schedule` reads the CSV and writes a PNG
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mixeval.errors import MixevalError
+from mixeval.plots.training import read_metric_series
 from mixeval.plots.violin import save_figure
 
 __all__ = ["read_schedule", "schedule_figure", "plot_schedule"]
@@ -33,26 +33,12 @@ def read_schedule(metrics_csv: str | os.PathLike) -> dict[str, list[tuple[int, f
     Raises:
         MixevalError: the file is missing, lacks the ``step,kind,name,value`` columns, or has no ``p_<fx>`` rows.
     """
-    path = Path(metrics_csv)
-    if path.is_dir():
-        path = path / "metrics.csv"
-    if not path.is_file():
-        raise MixevalError(f"{path}: no such metrics file")
-    series: dict[str, dict[int, float]] = {}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        need = {"step", "kind", "name", "value"}
-        if not need <= set(reader.fieldnames or ()):
-            raise MixevalError(f"{path}: expected columns {sorted(need)}, got {reader.fieldnames}")
-        for row in reader:
-            if row["kind"] == "valid" and row["name"].startswith("p_"):
-                try:
-                    series.setdefault(row["name"][2:], {})[int(row["step"])] = float(row["value"])
-                except ValueError:
-                    raise MixevalError(f"{path}: bad row {row}") from None
-    if not series:
-        raise MixevalError(f"{path}: no probability-schedule rows (p_<fx>); was the run trained with --variant ps?")
-    return {fx: sorted(points.items()) for fx, points in series.items()}
+    rows = read_metric_series(metrics_csv, lambda kind, name: kind == "valid" and name.startswith("p_"))
+    if not rows:
+        path = Path(metrics_csv)
+        raise MixevalError(f"{path / 'metrics.csv' if path.is_dir() else path}: no probability-schedule rows (p_<fx>); "
+                           "was the run trained with --variant ps?")
+    return {name[2:]: points for (_, name), points in rows.items()}
 
 
 def schedule_figure(schedule: dict[str, list[tuple[int, float]]], *, title: str | None = None) -> Figure:

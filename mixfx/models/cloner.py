@@ -81,6 +81,11 @@ class ClonerConfig:
         """
         return cls(n_blocks=4, kernel_size=15, dilation_growth=2, stack_size=15, channels=16, cond_dim=cond_dim)
 
+    @classmethod
+    def small(cls, cond_dim: int = 128) -> "ClonerConfig":
+        """A 6-block, width-16 TCN (receptive field 883 samples, 20 ms) for the ``small`` CPU recipe."""
+        return cls(n_blocks=6, kernel_size=15, dilation_growth=2, stack_size=15, channels=16, cond_dim=cond_dim)
+
     def dilations(self) -> list[int]:
         """Dilation of each block."""
         return [self.dilation_growth ** (n % self.stack_size) for n in range(self.n_blocks)]

@@ -74,6 +74,17 @@ class FXEncoderConfig:
         """A 4-block, 64-d encoder (total stride 64, ≈60 k parameters) for CPU tests and smoke runs."""
         return cls(channels=(8, 16, 32, 64), kernels=(15, 9, 5, 5), strides=(4, 4, 2, 2))
 
+    @classmethod
+    def small(cls) -> "FXEncoderConfig":
+        """A 7-block, 128-d encoder (total stride 512, receptive field 9,613 samples ≈ 0.22 s, ≈ 0.34 M
+        parameters, ≈ 0.16 GFLOP per audio second) for the ``small`` CPU recipe.
+
+        The tiny encoder sees 477 samples (11 ms): shorter than one period of the low-shelf EQ
+        frequencies and far shorter than the compressor's attack/release, so after global average
+        pooling it can only encode level and coarse spectral balance (see the README, "Does it learn?").
+        """
+        return cls(channels=(8, 16, 32, 64, 64, 128, 128), kernels=(15, 15, 9, 9, 9, 5, 5), strides=(4, 4, 4, 2, 2, 2, 2))
+
     @property
     def dim(self) -> int:
         """Embedding size (``channels[-1]``)."""

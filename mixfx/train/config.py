@@ -63,6 +63,15 @@ class EncoderTrainConfig(LoopSettings):
                    val_every=50, val_batches=2, checkpoint_every=50, log_every=5, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
 
+    @classmethod
+    def small(cls, **overrides) -> "EncoderTrainConfig":
+        """The ``small`` CPU recipe: the 7-block encoder (:meth:`FXEncoderConfig.small`), 1–2 s segments,
+        16 contents (32 positive pairs: chance NT-Xent ln 63 ≈ 4.14, so the task needs more than a coarse
+        level or brightness cue), d0 = 64 of 128, lr 1e-3."""
+        base = cls(encoder=FXEncoderConfig.small().to_dict(), contents=16, seconds=(1.0, 2.0), steps=400, lr=1e-3, d0=64,
+                   val_every=100, val_batches=2, checkpoint_every=100, log_every=10, amp=False, workers=0)
+        return dataclasses.replace(base, **overrides)
+
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise MixfxError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
@@ -84,6 +93,13 @@ class ClonerTrainConfig(LoopSettings):
     def tiny(cls, **overrides) -> "ClonerTrainConfig":
         base = cls(cloner=ClonerConfig.tiny().to_dict(), batch=4, seconds=1.0, steps=40, val_every=20, val_batches=1,
                    checkpoint_every=20, log_every=5, amp=False, workers=0)
+        return dataclasses.replace(base, **overrides)
+
+    @classmethod
+    def small(cls, **overrides) -> "ClonerTrainConfig":
+        """The ``small`` CPU recipe: a 6-block width-16 TCN (:meth:`ClonerConfig.small`), 8 × 1.5 s, lr 1e-3."""
+        base = cls(cloner=ClonerConfig.small().to_dict(), batch=8, seconds=1.5, steps=300, lr=1e-3, val_every=100,
+                   val_batches=1, checkpoint_every=100, log_every=10, amp=False, workers=0)
         return dataclasses.replace(base, **overrides)
 
     def __post_init__(self) -> None:
