@@ -19,7 +19,8 @@ pytest.importorskip("triton")
 CHECKS = textwrap.dedent(
     """
     import torch
-    from mixfx.fx import functional as F, gpu_kernels, kernels
+    from mixfx.fx import functional as F
+    from mixfx.fx.kernels import _numba as kernels, _triton as gpu_kernels
     from mixfx.fx.chain import FXManipulator
     from mixfx.fx.params import FXProbabilities
     dev = "cuda" if torch.cuda.is_available() else "cpu"
