@@ -112,6 +112,46 @@ def test_compressor_static_curve_and_backends_agree():
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
 
 
+def _level_step(loud_first: bool) -> tuple[torch.Tensor, int]:
+    """DC at −40 dBFS and 0 dBFS (1 s each; the loud part first or second): the level steps at ``SR``."""
+    quiet, loud = torch.full((SR,), 0.01), torch.full((SR,), 1.0)
+    x = torch.cat([loud, quiet] if loud_first else [quiet, loud])
+    return x.expand(1, 2, -1).contiguous(), SR
+
+
+def _time_to_63_percent(reduction_db: np.ndarray, start: int, before: float, after: float) -> float:
+    """Seconds from ``start`` until the gain reduction has made 1 − 1/e of its change ``before → after``."""
+    target = before + (1 - math.exp(-1)) * (after - before)
+    crossed = (reduction_db[start:] >= target) if after > before else (reduction_db[start:] <= target)
+    return (int(np.argmax(crossed)) + 1) / SR  # sample `start` is the first one after the step
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("attack_ms, release_ms", [(5.0, 100.0), (20.0, 400.0)])
+def test_compressor_attack_and_release_follow_their_time_constants(backend, attack_ms, release_ms):
+    """After a step in level the gain reduction makes 63 % (1 − 1/e) of its change in the configured time.
+
+    Hard knee, threshold −20 dB, ratio 4: the static reduction steps between 0 dB (−40 dBFS) and
+    (0 − (−20))·(1 − 1/4) = 15 dB (0 dBFS). Attack: the peak hold jumps to 15 dB, the one-pole
+    attack smoothing then takes ``attack_ms`` to 63 %. Release: the hold decays with
+    ``release_ms`` and the attack smoothing (0.5 ms here) lags it by at most its own time constant.
+    """
+    kw = dict(threshold_db=-20.0, ratio=4.0, knee_db=0.0, backend=backend)
+    x, step = _level_step(loud_first=False)
+    y = F.compressor(x, SR, attack_ms=attack_ms, release_ms=release_ms, **kw)
+    reduction = -20 * np.log10((y[0, 0] / x[0, 0]).double().numpy())
+    assert reduction[:step] == pytest.approx(0.0, abs=1e-9) and reduction[-1] == pytest.approx(15.0, abs=1e-3)
+    t_attack = _time_to_63_percent(reduction, step, 0.0, 15.0)
+    assert abs(t_attack - attack_ms / 1000) <= 1.5 / SR, (t_attack, attack_ms)
+
+    x, step = _level_step(loud_first=True)
+    y = F.compressor(x, SR, attack_ms=0.5, release_ms=release_ms, **kw)
+    reduction = -20 * np.log10((y[0, 0] / x[0, 0]).double().numpy())
+    assert reduction[step - 1] == pytest.approx(15.0, abs=1e-3)
+    t_release = _time_to_63_percent(reduction, step, 15.0, 0.0)
+    assert release_ms / 1000 - 1.5 / SR <= t_release <= (release_ms + 0.5) / 1000 + 1.5 / SR, (t_release, release_ms)
+
+
 def _sos(p: dict, i: int) -> np.ndarray:
     """Example ``i``'s EQ as a scipy ``sos`` array, from the cookbook coefficients."""
     sos = []

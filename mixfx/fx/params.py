@@ -15,8 +15,7 @@ from typing import Iterator, Mapping, NamedTuple
 
 import torch
 
-from mixfx.fx.effects import EQ_BAND_NAMES, PAN_LAWS, TABLES
-from mixfx.fx.effects.eq import SHELF_Q
+from mixfx.fx.effects import EQ_BAND_NAMES, TABLES, compressor, eq, gain, imager, panner, reverb
 from mixfx.fx.paramspec import DRAWN_IR_INDEX, DRAWN_IR_RT60, ParamKind, ParamSpec
 
 FX_NAMES = tuple(t.name for t in TABLES)
@@ -61,11 +60,6 @@ class FrozenMap(Mapping):
         return repr(dict(self._items))
 
 
-def _table_range(key: str) -> tuple[float, float]:
-    spec = next(p for t in TABLES for p in t.params if p.key == key)
-    return (spec.low, spec.high)
-
-
 _PEAKS = tuple(b for b in EQ_BAND_NAMES if b.startswith("peak"))
 _FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "eq_gain_db": tuple(f"eq.{b}_gain_db" for b in EQ_BAND_NAMES),
@@ -78,38 +72,34 @@ _FIELD_KEYS: dict[str, tuple[str, ...]] = {
 """Which table parameters each range field of :class:`FXRanges` sets."""
 
 
-def _default(field_name: str):
-    return field(default=_table_range(_FIELD_KEYS[field_name][0]))
-
-
 @dataclass(frozen=True)
 class FXRanges:
     """Parameter ranges of the chain, grouped as the official FXmanipulator's settings.
 
-    The defaults are the effects' tables (:data:`mixfx.fx.effects.TABLES`); a field set here
+    The defaults are the effects' ranges (the constants their tables are built from); a field set here
     overrides the range of the table parameters it names (:data:`_FIELD_KEYS`: ``eq_gain_db``
     sets all five band gains, ``peak_q`` the three peaks' Q), and :meth:`specs` derives the
     sampled parameters from the tables with those ranges.
     """
 
-    eq_gain_db: tuple[float, float] = _default("eq_gain_db")
-    low_shelf_hz: tuple[float, float] = _default("low_shelf_hz")
-    peak1_hz: tuple[float, float] = _default("peak1_hz")
-    peak2_hz: tuple[float, float] = _default("peak2_hz")
-    peak3_hz: tuple[float, float] = _default("peak3_hz")
-    high_shelf_hz: tuple[float, float] = _default("high_shelf_hz")
-    peak_q: tuple[float, float] = _default("peak_q")
-    shelf_q: float = SHELF_Q
-    comp_threshold_db: tuple[float, float] = _default("comp_threshold_db")
-    comp_ratio: tuple[float, float] = _default("comp_ratio")
-    comp_attack_ms: tuple[float, float] = _default("comp_attack_ms")
-    comp_release_ms: tuple[float, float] = _default("comp_release_ms")
-    comp_knee_db: tuple[float, float] = _default("comp_knee_db")
-    pan: tuple[float, float] = _default("pan")
-    pan_laws: int = len(PAN_LAWS)
-    imager_width: tuple[float, float] = _default("imager_width")
-    reverb_dry_weight: tuple[float, float] = _default("reverb_dry_weight")
-    gain_db: tuple[float, float] = _default("gain_db")
+    eq_gain_db: tuple[float, float] = eq.GAIN_DB
+    low_shelf_hz: tuple[float, float] = eq.BAND_HZ["low_shelf"]
+    peak1_hz: tuple[float, float] = eq.BAND_HZ["peak1"]
+    peak2_hz: tuple[float, float] = eq.BAND_HZ["peak2"]
+    peak3_hz: tuple[float, float] = eq.BAND_HZ["peak3"]
+    high_shelf_hz: tuple[float, float] = eq.BAND_HZ["high_shelf"]
+    peak_q: tuple[float, float] = eq.PEAK_Q
+    shelf_q: float = eq.SHELF_Q
+    comp_threshold_db: tuple[float, float] = compressor.THRESHOLD_DB
+    comp_ratio: tuple[float, float] = compressor.RATIO
+    comp_attack_ms: tuple[float, float] = compressor.ATTACK_MS
+    comp_release_ms: tuple[float, float] = compressor.RELEASE_MS
+    comp_knee_db: tuple[float, float] = compressor.KNEE_DB
+    pan: tuple[float, float] = panner.PAN
+    pan_laws: int = len(panner.PAN_LAWS)
+    imager_width: tuple[float, float] = imager.WIDTH
+    reverb_dry_weight: tuple[float, float] = reverb.DRY_WEIGHT
+    gain_db: tuple[float, float] = gain.GAIN_DB
 
     def specs(self, n_irs: int = 1, max_rt60_s: float = 4.0) -> list[ParamSpec]:
         """All sampled parameters in the fixed factor order (without the ``applied`` flags).

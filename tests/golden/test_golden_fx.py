@@ -66,3 +66,13 @@ def test_chain_outputs_configurations_and_factors_are_unchanged(golden, recorder
 
 def test_evalset_factor_tables_are_unchanged(golden, recorder):
     _compare(golden, recorder.evalset_factors(), "evalset/")
+
+
+def test_chain_fingerprint_is_unchanged():
+    """The evaluation-set cache key of the chain (ranges, probabilities, IRs) as computed at bb9c6d0."""
+    from mixeval.evalset import chain_fingerprint
+    from mixfx.fx.chain import FXManipulator
+    from mixfx.fx.ir import synthetic_ir_bank
+
+    chain = FXManipulator(ir_bank=synthetic_ir_bank(per_group=1, groups_s=((0.2, 0.3),)))
+    assert chain_fingerprint(chain) == "ce6730704d409fd36e151cc9ef2debbdbfec14a87c5f837ce4a46bb950f2f2c4"

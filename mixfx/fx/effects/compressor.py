@@ -26,7 +26,12 @@ from mixfx.fx.kernels import Backend, _numba, _scan, _triton
 from mixfx.fx.paramspec import EffectTable, ParamSpec
 from mixfx.fx.signal import POWER_FLOOR, amplitude_to_db, db_to_amplitude, mean_power
 
-PARAMETERS = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")
+THRESHOLD_DB = (-80.0, -5.0)
+RATIO = (4.0, 40.0)
+ATTACK_MS = (1.0, 20.0)
+RELEASE_MS = (50.0, 500.0)
+KNEE_DB = (0.0, 0.0)
+"""The official ranges (the chain's compressor has a hard knee)."""
 
 
 def gain_computer(level_db: torch.Tensor, threshold_db, ratio, knee_db) -> torch.Tensor:
@@ -153,9 +158,9 @@ def process(x: torch.Tensor, sample_rate: int, values: Mapping[str, torch.Tensor
 
 
 TABLE = EffectTable("compressor", (
-    ParamSpec("compressor", "threshold_db", -80.0, -5.0, neutral="high", unit="dB"),
-    ParamSpec("compressor", "ratio", 4.0, 40.0, neutral="low"),
-    ParamSpec("compressor", "attack_ms", 1.0, 20.0, neutral="mid", unit="ms"),
-    ParamSpec("compressor", "release_ms", 50.0, 500.0, neutral="mid", unit="ms"),
-    ParamSpec("compressor", "knee_db", 0.0, 0.0, neutral="low", unit="dB"),
+    ParamSpec("compressor", "threshold_db", *THRESHOLD_DB, neutral="high", unit="dB"),
+    ParamSpec("compressor", "ratio", *RATIO, neutral="low"),
+    ParamSpec("compressor", "attack_ms", *ATTACK_MS, neutral="mid", unit="ms"),
+    ParamSpec("compressor", "release_ms", *RELEASE_MS, neutral="mid", unit="ms"),
+    ParamSpec("compressor", "knee_db", *KNEE_DB, neutral="low", unit="dB"),
 ), process)

@@ -14,6 +14,9 @@ from mixfx.fx.effects._batch import check_audio, per_example
 from mixfx.fx.paramspec import EffectTable, ParamKind, ParamSpec
 from mixfx.fx.signal import db_to_amplitude
 
+GAIN_DB = (-6.0, 9.0)
+"""Range of the loudness gain."""
+
 
 def gain_factor(gain_db: torch.Tensor, invert: torch.Tensor) -> torch.Tensor:
     r"""The gain's amplitude factor :math:`\pm 10^{g/20}`, per example (``gain_db``'s dtype)."""
@@ -42,6 +45,6 @@ def process(x: torch.Tensor, sample_rate: int, values: Mapping[str, torch.Tensor
 
 
 TABLE = EffectTable("gain", (
-    ParamSpec("gain", "gain_db", -6.0, 9.0, neutral=0.0, unit="dB"),
+    ParamSpec("gain", "gain_db", *GAIN_DB, neutral=0.0, unit="dB"),
     ParamSpec("gain", "invert", 0, 1, neutral=0, kind=ParamKind.BOOL),
 ), process)

@@ -14,6 +14,9 @@ import torch
 from mixfx.fx.effects._batch import check_audio, per_example
 from mixfx.fx.paramspec import EffectTable, ParamSpec
 
+WIDTH = (0.0, 2.0)
+"""Width range: 0 mono, 1 unchanged, 2 all side."""
+
 
 def imager_side_gain(mid_energy: torch.Tensor, side_energy: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     r"""Side gain of the mid/side imager for a width setting in [0, 2].
@@ -64,4 +67,4 @@ def process(x: torch.Tensor, sample_rate: int, values: Mapping[str, torch.Tensor
     return stereo_imager(x, sample_rate, **TABLE.arguments(values))
 
 
-TABLE = EffectTable("imager", (ParamSpec("imager", "width", 0.0, 2.0, neutral=1.0),), process)
+TABLE = EffectTable("imager", (ParamSpec("imager", "width", *WIDTH, neutral=1.0),), process)

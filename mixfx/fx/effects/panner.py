@@ -16,6 +16,8 @@ from mixfx.fx.effects._batch import check_audio, per_example
 from mixfx.fx.paramspec import EffectTable, ParamKind, ParamSpec
 
 PAN_LAWS = ("-4.5dB", "linear", "constant_power")
+PAN = (0.0, 1.0)
+"""Pan position range: 0 = left, 1 = right."""
 
 
 def pan_gains(pan, pan_law) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,6 +55,6 @@ def process(x: torch.Tensor, sample_rate: int, values: Mapping[str, torch.Tensor
 
 
 TABLE = EffectTable("pan", (
-    ParamSpec("pan", "pan", 0.0, 1.0, neutral=0.5),
+    ParamSpec("pan", "pan", *PAN, neutral=0.5),
     ParamSpec("pan", "law", 0, len(PAN_LAWS) - 1, neutral=2, kind=ParamKind.CATEGORICAL, argument="pan_law"),
 ), process)

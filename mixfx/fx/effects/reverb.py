@@ -20,6 +20,8 @@ from mixfx.fx.kernels import Backend
 from mixfx.fx.paramspec import DRAWN_IR_INDEX, DRAWN_IR_RT60, EffectTable, ParamKind, ParamSpec
 from mixfx.fx.signal import match_rms
 
+DRY_WEIGHT = (0.0, 0.5)
+"""Range of the dry share of the plain send."""
 DRUMS_DRY, DRUMS_WET = 0.6, 0.4
 """The drums routing's fixed blend of the low-band mix and the reverberated high band."""
 
@@ -124,7 +126,7 @@ def process(x: torch.Tensor, sample_rate: int, values: Mapping[str, torch.Tensor
 
 TABLE = EffectTable("reverb", (
     ParamSpec("reverb", "rt60_s", 0.0, 4.0, neutral=0.0, unit="s", argument=None, drawn=DRAWN_IR_RT60),
-    ParamSpec("reverb", "dry_weight", 0.0, 0.5, neutral="high", single_fx_value=0.0,
+    ParamSpec("reverb", "dry_weight", *DRY_WEIGHT, neutral="high", single_fx_value=0.0,
               unused_by=(("drums", "unused by the drum reverb routing"),)),
     ParamSpec("reverb", "ir_index", 0, 0, neutral=0, kind=ParamKind.CATEGORICAL, drawn=DRAWN_IR_INDEX),
 ), process)
