@@ -126,7 +126,7 @@ def test_accelerated_formulations_match_cpu_kernels(chain):
     x = noise(4, 1.0, seed=8)
     cfg = chain.sample(4, generator=torch.Generator().manual_seed(9), stems=["drums", "bass", "other", "vocals"], probabilities=ALL_ON)
     cpu = chain.apply(x, cfg)
-    accel = FXManipulator(backend="scan", ir_bank=chain.ir_bank).apply(x, cfg)
+    accel = FXManipulator(backend="torch", ir_bank=chain.ir_bank).apply(x, cfg)
     assert torch.allclose(accel, cpu, atol=1e-4 * float(cpu.abs().max()))
 
 
@@ -183,11 +183,11 @@ def reference_apply(chain: FXManipulator, x: torch.Tensor, config, backend: str 
     return where(x, on["gain"], "gain", renormalize=False)
 
 
-@pytest.mark.parametrize("backend", ["auto", "scan"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])
 @pytest.mark.parametrize("case", ["all_on", "official", "single_reverb", "mono", "near_mono", "quiet"])
 def test_fused_chain_equals_the_composition_of_the_effects(chain, backend, case):
     """The in-place fused stages (numba on CPU; the torch path that CUDA falls back to with
-    ``scan``) give the textbook composition of the effects, to 1e-4 of full scale."""
+    ``torch``) give the textbook composition of the effects, to 1e-4 of full scale."""
     x = noise(8, 1.0, seed=12)
     if case == "quiet":  # examples down to -100 dBFS: the renormalisation's power floor (1e-7) matters
         x = x * torch.logspace(0, -4, 8).view(-1, 1, 1)
@@ -206,3 +206,22 @@ def test_fused_chain_equals_the_composition_of_the_effects(chain, backend, case)
     # relative to each example's own peak: a quiet example must be right too
     err = (got - ref).abs().amax(dim=(1, 2)) / ref.abs().amax(dim=(1, 2)).clamp_min(1e-30)
     assert float(err.max()) < 1e-4, err
+
+
+def test_backend_names_old_and_new(chain):
+    """One Backend enum; the older names keep their meaning: loop = numba, fft = scan = torch."""
+    from mixfx.fx.kernels import Backend, have_numba, parse_backend, resolve
+
+    assert [parse_backend(n) for n in ("auto", "numba", "triton", "torch")] == list(Backend)
+    assert parse_backend("loop") is Backend.NUMBA
+    assert parse_backend("fft") is parse_backend("scan") is Backend.TORCH
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        parse_backend("gpu")
+    x = noise(2, 0.2, seed=14)
+    assert resolve(x, "auto") is (Backend.NUMBA if have_numba() else Backend.TORCH)
+    assert resolve(x, "scan") is Backend.TORCH
+    cfg = chain.sample(2, generator=torch.Generator().manual_seed(15), probabilities=ALL_ON)
+    torch_out = FXManipulator(backend=Backend.TORCH, ir_bank=chain.ir_bank).apply(x, cfg)
+    assert torch.equal(FXManipulator(backend="scan", ir_bank=chain.ir_bank).apply(x, cfg), torch_out)
+    if have_numba():
+        assert torch.equal(FXManipulator(backend="loop", ir_bank=chain.ir_bank).apply(x, cfg), chain.apply(x, cfg))
