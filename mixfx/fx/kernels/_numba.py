@@ -81,7 +81,8 @@ try:
 
     @numba.njit(cache=True, inline="always")
     def _reduction_db(mag, lower_lin, t_db, slope, w):  # pragma: no cover - compiled
-        # gain reduction (dB, ≥ 0) of the soft-knee static curve; 0 below threshold − knee/2
+        # gain reduction (dB, ≥ 0) of the soft-knee static curve; 0 below threshold − knee/2. The compiled
+        # copy of mixfx.fx.effects.compressor.static_reduction_db (tests hold the backends to it)
         if mag <= lower_lin:
             return 0.0
         over = 20.0 * np.float64(np.log10(np.float32(mag))) - t_db

@@ -61,7 +61,7 @@ try:
             v = tl.load(base + offs, mask=mask, other=0.0)
             mag = tl.abs(v)
             level = 8.685889638065037 * tl.log(tl.maximum(mag, 1e-8))  # 20·log10
-            over = level - t_db
+            over = level - t_db  # static curve: the compiled copy of effects.compressor.static_reduction_db
             hard = tl.where(2.0 * over > w, -slope * over, 0.0)
             soft = -slope * (over + w / 2.0) * (over + w / 2.0) / (2.0 * tl.maximum(w, 1e-6))
             in_knee = 2.0 * tl.abs(over) <= tl.where(w > 0.0, w, -1.0)  # never inside a zero-width knee
