@@ -51,7 +51,7 @@ from mixeval.errors import MixevalError
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
-from mixfx.fx.params import FX_NAMES, FXConfig
+from mixfx.fx.params import FX_NAMES, FXConfig, ParamKind
 
 logger = logging.getLogger(__name__)
 
@@ -341,19 +341,19 @@ def render_items(
 
 
 def _stem_factors(c: FXConfig, stem: str, mode: str, categorical: str) -> tuple[list[np.ndarray], list[str], dict[str, str]]:
-    names = c.factor_names()
+    """One stem's factor columns under the module docstring's rules, read from the parameter tables
+    (:meth:`FXConfig.factor_columns`: each column's effect and :class:`~mixfx.fx.paramspec.ParamSpec`)."""
     mat = c.factor_matrix().double().numpy()
-    kinds = {s.key: s for s in c.specs}
     cols, out_names, dropped = [], [], {}
-    for j, name in enumerate(names):
-        effect = name.split(".")[0]
-        if mode != "full" and (effect != mode or name.endswith(".applied")):
+    for j, column in enumerate(c.factor_columns()):
+        name, spec = column.name, column.spec
+        if mode != "full" and (column.effect != mode or spec is None):
             continue  # other effects are off; the flag is constant; the order acts on nothing
-        if mode == "full" and stem == "drums" and name == "reverb.dry_weight":
-            dropped[name] = "unused by the drum reverb routing"
+        unused = dict(spec.unused_by) if spec is not None else {}
+        if mode == "full" and stem in unused:
+            dropped[name] = unused[stem]
             continue
-        spec = kinds.get(name)
-        if spec is not None and spec.kind == "category":
+        if spec is not None and spec.kind is ParamKind.CATEGORICAL:
             if categorical == "drop":
                 dropped[name] = "categorical (dropped)"
                 continue

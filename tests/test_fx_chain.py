@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -9,7 +11,8 @@ from conftest import noise
 from mixfx.errors import MixfxError
 from mixfx.fx import functional as F
 from mixfx.fx.chain import FXManipulator
-from mixfx.fx.params import EQ_BAND_NAMES, FX_NAMES, FXProbabilities
+from mixfx.fx.effects import EFFECTS
+from mixfx.fx.params import FX_NAMES, FXProbabilities
 from mixfx.fx.signal import match_rms
 
 ALL_ON = FXProbabilities(1.0, 1.0, 1.0, 1.0, 1.0, {k: 1.0 for k in ("drums", "bass", "other", "vocals", "mixture")})
@@ -73,7 +76,25 @@ def test_single_fx_applies_exactly_one_effect(chain, fx):
     y, cfg = chain(x, generator=torch.Generator().manual_seed(4), stems="drums", single_fx=fx)
     assert all(bool(cfg.applied[f].all()) == (f == fx) and bool(cfg.applied[f].any()) == (f == fx) for f in FX_NAMES)
     assert cfg.single_fx == fx
-    assert not torch.allclose(y, x)
+    # the output is that effect alone: its function on x (renormalised, except the reverb and the gain),
+    # the reverb fully wet and without the drums routing although the stems are drums
+    if fx == "reverb":
+        assert torch.all(cfg.values["reverb.dry_weight"] == 0)
+        ir = chain.ir_bank.irs[cfg.values["reverb.ir_index"]]
+        alone = F.convolution_reverb(x, chain.sample_rate, ir=ir, dry_weight=0.0)
+    else:
+        alone = EFFECTS[fx].process(x, chain.sample_rate, cfg.values, irs=chain.ir_bank.irs)
+        alone = alone if fx == "gain" else match_rms(alone, x)
+    assert not torch.allclose(alone, x, atol=1e-3 * float(x.abs().max()))
+    assert torch.allclose(y, alone, atol=1e-4 * float(alone.abs().max()))
+    # the other effects' parameters and the random orders have no influence on the output
+    other = chain.sample(3, generator=torch.Generator().manual_seed(99), stems="drums")
+    mixed = dataclasses.replace(
+        cfg, values={k: v if k.startswith(f"{fx}.") else other.values[k] for k, v in cfg.values.items()})
+    assert any(not torch.equal(mixed.values[k], cfg.values[k]) for k in cfg.values if not k.startswith(f"{fx}."))
+    assert torch.equal(chain.apply(x, mixed), y)
+    swapped = dataclasses.replace(mixed, eq_first=~cfg.eq_first, pan_first=~cfg.pan_first)
+    assert torch.allclose(chain.apply(x, swapped), y, atol=1e-6 * float(y.abs().max()))
 
 
 def test_factor_matrix_and_table(chain):
@@ -105,7 +126,7 @@ def test_accelerated_formulations_match_cpu_kernels(chain):
     x = noise(4, 1.0, seed=8)
     cfg = chain.sample(4, generator=torch.Generator().manual_seed(9), stems=["drums", "bass", "other", "vocals"], probabilities=ALL_ON)
     cpu = chain.apply(x, cfg)
-    accel = FXManipulator(backend="scan", ir_bank=chain.ir_bank).apply(x, cfg)
+    accel = FXManipulator(backend="torch", ir_bank=chain.ir_bank).apply(x, cfg)
     assert torch.allclose(accel, cpu, atol=1e-4 * float(cpu.abs().max()))
 
 
@@ -138,62 +159,35 @@ def test_silent_input_stays_silent(chain):
 
 def reference_apply(chain: FXManipulator, x: torch.Tensor, config, backend: str = "auto") -> torch.Tensor:
     """The chain written as the plain composition of the textbook effects (one effect at a time,
-    gather → effect → match_rms → scatter), independent of the fused in-place stages."""
+    gather → the effect's table ``process`` → match_rms → scatter), independent of the fused in-place stages."""
     on, val, sr = config.applied, config.values, chain.sample_rate
+    drums = torch.tensor([s == "drums" for s in config.stems]) & (config.single_fx is None)
+    context = dict(backend=backend, irs=chain.ir_bank.irs, shelf_q=chain.ranges.shelf_q)
 
-    def where(x, mask, fn, renormalize=True):
+    def where(x, mask, fx, renormalize=True):
         idx = torch.nonzero(mask).flatten()
         if idx.numel() == 0:
             return x
         sub = x.index_select(0, idx)
-        y = fn(sub, {k: v.index_select(0, idx) for k, v in val.items()})
+        y = EFFECTS[fx].process(sub, sr, {k: v.index_select(0, idx) for k, v in val.items()}, drums=drums[idx],
+                                **context)
         return x.index_copy(0, idx, match_rms(y, sub) if renormalize else y)
 
-    def eq(a, p):
-        kw = {}
-        for band in EQ_BAND_NAMES:
-            kw[f"{band}_gain_db"], kw[f"{band}_hz"] = p[f"eq.{band}_gain_db"], p[f"eq.{band}_hz"]
-            kw[f"{band}_q"] = p.get(f"eq.{band}_q", torch.full_like(p[f"eq.{band}_hz"], chain.ranges.shelf_q))
-        return F.equalizer(a, sr, backend=backend, **kw)
-
-    def comp(a, p):
-        return F.compressor(a, sr, threshold_db=p["compressor.threshold_db"], ratio=p["compressor.ratio"],
-                            attack_ms=p["compressor.attack_ms"], release_ms=p["compressor.release_ms"],
-                            knee_db=p["compressor.knee_db"], backend=backend)
-
-    def pan(a, p):
-        return F.pan(a, sr, pan=p["pan.pan"], pan_law=p["pan.law"])
-
-    def imager(a, p):
-        return F.stereo_imager(a, sr, width=p["imager.width"])
-
-    irs = chain.ir_bank.irs
-    drums = torch.tensor([s == "drums" for s in config.stems]) & (config.single_fx is None)
-
-    def plain(a, p):
-        return F.convolution_reverb(a, sr, ir=irs[p["reverb.ir_index"]], dry_weight=p["reverb.dry_weight"])
-
-    def drum_routing(a, p):
-        return F.drums_reverb(a, sr, ir=irs[p["reverb.ir_index"]], backend=backend)
-
-    x = where(x, on["eq"] & config.eq_first, eq)
-    x = where(x, on["compressor"], comp)
-    x = where(x, on["eq"] & ~config.eq_first, eq)
-    x = where(x, on["pan"] & config.pan_first, pan)
-    x = where(x, on["imager"], imager)
-    x = where(x, on["pan"] & ~config.pan_first, pan)
-    x = where(x, on["reverb"] & ~drums, plain, renormalize=False)
-    x = where(x, on["reverb"] & drums, drum_routing, renormalize=False)
-    return where(x, on["gain"], lambda a, p: F.gain(a, sr, gain_db=p["gain.gain_db"], invert=p["gain.invert"]),
-                 renormalize=False)
+    x = where(x, on["eq"] & config.eq_first, "eq")
+    x = where(x, on["compressor"], "compressor")
+    x = where(x, on["eq"] & ~config.eq_first, "eq")
+    x = where(x, on["pan"] & config.pan_first, "pan")
+    x = where(x, on["imager"], "imager")
+    x = where(x, on["pan"] & ~config.pan_first, "pan")
+    x = where(x, on["reverb"], "reverb", renormalize=False)
+    return where(x, on["gain"], "gain", renormalize=False)
 
 
-
-@pytest.mark.parametrize("backend", ["auto", "scan"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])
 @pytest.mark.parametrize("case", ["all_on", "official", "single_reverb", "mono", "near_mono", "quiet"])
 def test_fused_chain_equals_the_composition_of_the_effects(chain, backend, case):
     """The in-place fused stages (numba on CPU; the torch path that CUDA falls back to with
-    ``scan``) give the textbook composition of the effects, to 1e-4 of full scale."""
+    ``torch``) give the textbook composition of the effects, to 1e-4 of full scale."""
     x = noise(8, 1.0, seed=12)
     if case == "quiet":  # examples down to -100 dBFS: the renormalisation's power floor (1e-7) matters
         x = x * torch.logspace(0, -4, 8).view(-1, 1, 1)
@@ -212,3 +206,22 @@ def test_fused_chain_equals_the_composition_of_the_effects(chain, backend, case)
     # relative to each example's own peak: a quiet example must be right too
     err = (got - ref).abs().amax(dim=(1, 2)) / ref.abs().amax(dim=(1, 2)).clamp_min(1e-30)
     assert float(err.max()) < 1e-4, err
+
+
+def test_backend_names_old_and_new(chain):
+    """One Backend enum; the older names keep their meaning: loop = numba, fft = scan = torch."""
+    from mixfx.fx.kernels import Backend, have_numba, parse_backend, resolve
+
+    assert [parse_backend(n) for n in ("auto", "numba", "triton", "torch")] == list(Backend)
+    assert parse_backend("loop") is Backend.NUMBA
+    assert parse_backend("fft") is parse_backend("scan") is Backend.TORCH
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        parse_backend("gpu")
+    x = noise(2, 0.2, seed=14)
+    assert resolve(x, "auto") is (Backend.NUMBA if have_numba() else Backend.TORCH)
+    assert resolve(x, "scan") is Backend.TORCH
+    cfg = chain.sample(2, generator=torch.Generator().manual_seed(15), probabilities=ALL_ON)
+    torch_out = FXManipulator(backend=Backend.TORCH, ir_bank=chain.ir_bank).apply(x, cfg)
+    assert torch.equal(FXManipulator(backend="scan", ir_bank=chain.ir_bank).apply(x, cfg), torch_out)
+    if have_numba():
+        assert torch.equal(FXManipulator(backend="loop", ir_bank=chain.ir_bank).apply(x, cfg), chain.apply(x, cfg))

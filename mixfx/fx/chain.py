@@ -23,11 +23,12 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.fx import functional as F
-from mixfx.fx import stages
 from mixfx.fx.convolution import IRSpectra
+from mixfx.fx.effects import compressor, eq, gain, imager, panner, reverb, stereo
 from mixfx.fx.ir import IRBank, synthetic_ir_bank
-from mixfx.fx.params import EQ_BAND_NAMES, FX_NAMES, STEM_KINDS, FXConfig, FXProbabilities, FXRanges
+from mixfx.fx.kernels import Backend, parse_backend
+from mixfx.fx.paramspec import DRAWN_IR_INDEX, DRAWN_IR_RT60, DRAWN_UNIFORM
+from mixfx.fx.params import FX_NAMES, STEM_KINDS, FXConfig, FXProbabilities, FXRanges
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class FXManipulator:
         ranges: parameter ranges (official defaults).
         probabilities: per-effect application probabilities (official defaults).
         ir_bank: impulse responses for the reverb; default: the built-in synthetic bank.
-        backend: ``"auto"`` (numba kernels on CPU, Triton kernels on CUDA), ``"loop"`` (numba),
-            ``"triton"``, or ``"fft"``/``"scan"`` (plain torch: FFT filters, parallel-scan compressor);
-            see :func:`mixfx.fx.signal.kernel_family`.
+        backend: a :class:`mixfx.fx.kernels.Backend` or its name: ``"auto"`` (numba kernels on CPU,
+            Triton kernels on CUDA), ``"numba"``, ``"triton"`` or ``"torch"`` (FFT filters,
+            parallel-scan compressor); the older ``"loop"`` (numba), ``"fft"``/``"scan"`` (torch) still work.
     """
 
     def __init__(
@@ -58,7 +59,7 @@ class FXManipulator:
         ranges: FXRanges | None = None,
         probabilities: FXProbabilities | None = None,
         ir_bank: IRBank | None = None,
-        backend: str = "auto",
+        backend: str | Backend = Backend.AUTO,
     ) -> None:
         self.sample_rate = sample_rate
         self.ranges = ranges or FXRanges()
@@ -66,7 +67,7 @@ class FXManipulator:
         self.ir_bank = ir_bank if ir_bank is not None else default_ir_bank(sample_rate)
         if self.ir_bank.sample_rate != sample_rate:
             raise MixfxError(f"IR bank is at {self.ir_bank.sample_rate} Hz, the chain at {sample_rate} Hz")
-        self.backend = backend
+        self.backend = parse_backend(backend)
         self.specs = self.ranges.specs(n_irs=len(self.ir_bank), max_rt60_s=max(4.0, float(self.ir_bank.rt60_s.max())))
         self.ir_spectra = IRSpectra(self.ir_bank.irs)
 
@@ -104,18 +105,7 @@ class FXManipulator:
             raise MixfxError(f"unknown effect {single_fx!r} for single_fx; expected one of {', '.join(FX_NAMES)}")
         probs = probabilities or self.probabilities
         g = generator
-        values: dict[str, torch.Tensor] = {}
-        for s in self.specs:
-            if s.key in ("reverb.rt60_s", "reverb.ir_index"):
-                continue
-            u = torch.rand(batch_size, generator=g, dtype=torch.float64)
-            if s.kind == "float":
-                values[s.key] = (s.low + (s.high - s.low) * u).float()
-            else:  # category / bool: uniform over the integers low … high
-                values[s.key] = (s.low + (u * (s.high - s.low + 1)).floor().clamp_max(s.high - s.low)).long()
-        ir_index = self.ir_bank.sample(batch_size, g)
-        values["reverb.ir_index"] = ir_index
-        values["reverb.rt60_s"] = self.ir_bank.rt60_s[ir_index].float()
+        values = self.draw_values(batch_size, g, single_fx)
         coin = torch.rand(len(FX_NAMES), batch_size, generator=g)
         applied = {}
         for i, fx in enumerate(FX_NAMES):
@@ -124,9 +114,31 @@ class FXManipulator:
             else:
                 applied[fx] = coin[i] < probs.for_effect(fx, stems)
         order = torch.rand(2, batch_size, generator=g) < 0.5
-        if single_fx == "reverb":
-            values["reverb.dry_weight"] = torch.zeros(batch_size)
         return FXConfig(stems, applied, values, order[0], order[1], self.specs, single_fx)
+
+    def draw_values(self, batch_size: int, generator: torch.Generator, single_fx: str | None = None
+                    ) -> dict[str, torch.Tensor]:
+        """Every parameter of the tables for ``batch_size`` examples: ``"effect.param"`` → ``(batch,)``.
+
+        Uniform parameters take one ``float64`` draw each, in table order (:meth:`ParamSpec.draw`);
+        then the IR bank draws the IRs (uniform over RT60 groups), whose RT60 is the descriptor; in
+        single-FX mode a parameter with a ``single_fx_value`` takes it.
+        """
+        values: dict[str, torch.Tensor] = {}
+        for s in self.specs:
+            if s.drawn == DRAWN_UNIFORM:
+                values[s.key] = s.draw(torch.rand(batch_size, generator=generator, dtype=torch.float64))
+        ir_index = self.ir_bank.sample(batch_size, generator)
+        for s in self.specs:
+            if s.drawn == DRAWN_IR_INDEX:
+                values[s.key] = ir_index
+        for s in self.specs:
+            if s.drawn == DRAWN_IR_RT60:
+                values[s.key] = self.ir_bank.rt60_s[ir_index].float()
+        for s in self.specs:
+            if single_fx == s.effect and s.single_fx_value is not None:
+                values[s.key] = torch.full((batch_size,), float(s.single_fx_value))
+        return values
 
     # ------------------------------------------------------------------------------------ applying
 
@@ -139,9 +151,10 @@ class FXManipulator:
     def apply(self, x: torch.Tensor, config: FXConfig) -> torch.Tensor:
         """Apply a sampled configuration to a batch ``(batch, 2, samples)`` of the same size.
 
-        The effects run as in-place stages on a copy of ``x`` (:mod:`mixfx.fx.stages`), which
-        equal the composition of the effects of :mod:`mixfx.fx.functional` with the official
-        renormalisation after each one except the gain.
+        The effects run as their in-place stages (``equalize_``, ``compress_``, ``pan_and_image_``,
+        ``reverb_``, ``gain_`` of :mod:`mixfx.fx.effects`) on a copy of ``x``; they equal the
+        composition of the effects' functions with the official renormalisation after each one
+        except the gain.
 
         Raises:
             MixfxError: wrong shape, or a batch size different from the configuration's.
@@ -156,26 +169,17 @@ class FXManipulator:
         eq_first, pan_first = config.eq_first.to(dev), config.pan_first.to(dev)
         y = x.to(torch.float32, copy=True).contiguous()
 
-        eq_b, eq_a = F.equalizer_coefficients(sr, **self._eq_params(val))
-        comp = {name: val[f"compressor.{name}"] for name in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")}
-        stages.equalize_(y, on["eq"] & eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
-        stages.compress_(y, on["compressor"], sample_rate=sr, backend=be, **comp)
-        stages.equalize_(y, on["eq"] & ~eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
-        stages.pan_and_image_(y, pan_on=on["pan"], pan_first=pan_first, imager_on=on["imager"],
-                              pan=val["pan.pan"], pan_law=val["pan.law"], width=val["imager.width"], backend=be)
+        eq_b, eq_a = eq.equalizer_coefficients(sr, **eq.equalizer_arguments(val, shelf_q=self.ranges.shelf_q))
+        comp = compressor.TABLE.arguments(val)
+        eq.equalize_(y, on["eq"] & eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
+        compressor.compress_(y, on["compressor"], sample_rate=sr, backend=be, **comp)
+        eq.equalize_(y, on["eq"] & ~eq_first, eq_b, eq_a, sample_rate=sr, backend=be)
+        stereo.pan_and_image_(y, pan_on=on["pan"], pan_first=pan_first, imager_on=on["imager"],
+                              **panner.TABLE.arguments(val), **imager.TABLE.arguments(val), backend=be)
         drums = torch.tensor([s == "drums" for s in config.stems], device=dev)
         if config.single_fx is not None:  # single-FX mode: plain, fully wet reverb for every stem
             drums = torch.zeros_like(drums)
-        y = stages.reverb_and_gain_(y, sample_rate=sr, spectra=self.ir_spectra, reverb_on=on["reverb"], drums=drums,
-                                    ir_index=val["reverb.ir_index"], dry_weight=val["reverb.dry_weight"],
-                                    gain_on=on["gain"], gain_db=val["gain.gain_db"], invert=val["gain.invert"],
-                                    backend=be)
+        y = reverb.reverb_(y, sample_rate=sr, spectra=self.ir_spectra, reverb_on=on["reverb"], drums=drums,
+                           ir_index=val["reverb.ir_index"], dry_weight=val["reverb.dry_weight"], backend=be)
+        y = gain.gain_(y, gain_on=on["gain"], **gain.TABLE.arguments(val))
         return y.to(x.dtype)
-
-    def _eq_params(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        kw = {}
-        for band in EQ_BAND_NAMES:
-            kw[f"{band}_gain_db"] = values[f"eq.{band}_gain_db"]
-            kw[f"{band}_hz"] = values[f"eq.{band}_hz"]
-            kw[f"{band}_q"] = values.get(f"eq.{band}_q", torch.full_like(values[f"eq.{band}_hz"], self.ranges.shelf_q))
-        return kw

@@ -78,10 +78,3 @@ def integrated_loudness(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
     out = -0.691 + 10.0 * torch.log10(mean_gated.clamp_min(1e-30))
     return torch.where(gated.any(-1), out, torch.full_like(out, float("-inf")))
 
-
-def normalize_loudness(x: torch.Tensor, sample_rate: int, target_lufs: float | torch.Tensor) -> torch.Tensor:
-    """Scale each batch item to ``target_lufs`` integrated loudness (silent items are left as they are)."""
-    current = integrated_loudness(x, sample_rate)
-    target = torch.as_tensor(target_lufs, dtype=torch.float64, device=x.device)
-    gain_db = torch.where(torch.isfinite(current), target - current, torch.zeros_like(current))
-    return x * torch.pow(10.0, gain_db / 20.0).to(x.dtype).view(-1, 1, 1)

@@ -11,102 +11,128 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Iterator, Mapping, NamedTuple
 
 import torch
 
-FX_NAMES = ("eq", "compressor", "pan", "imager", "reverb", "gain")
+from mixfx.fx.effects import EQ_BAND_NAMES, TABLES, compressor, eq, gain, imager, panner, reverb
+from mixfx.fx.paramspec import DRAWN_IR_INDEX, DRAWN_IR_RT60, ParamKind, ParamSpec
+
+FX_NAMES = tuple(t.name for t in TABLES)
 """The six effects, in the chain's outer order (EQ↔compressor and pan↔imager are swapped at random)."""
 
-EQ_BAND_NAMES = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")
 STEM_KINDS = ("drums", "bass", "other", "vocals", "mixture")
 
+__all__ = ["EQ_BAND_NAMES", "FX_NAMES", "OFFICIAL_EFFECTIVE_REVERB", "STEM_KINDS", "FXConfig", "FXProbabilities",
+           "FXRanges", "FactorColumn", "FrozenMap", "ParamKind", "ParamSpec"]
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One sampled parameter: its range, the value it takes when its effect is off, and its kind.
 
-    ``kind`` is ``"float"`` (uniform in [low, high]), ``"category"`` (integer 0 … n−1, stored in
-    ``high`` as n − 1) or ``"bool"``.
-    """
+class FrozenMap(Mapping):
+    """A read-only, hashable, picklable mapping (the frozen dataclasses' dict-valued fields)."""
 
-    effect: str
-    name: str
-    low: float
-    high: float
-    neutral: float
-    kind: str = "float"
-    unit: str = ""
+    __slots__ = ("_items",)
 
-    @property
-    def key(self) -> str:
-        return f"{self.effect}.{self.name}"
+    def __init__(self, items: Mapping | None = None) -> None:
+        object.__setattr__(self, "_items", tuple(dict(items or {}).items()))
 
-    def normalize(self, value: torch.Tensor) -> torch.Tensor:
-        """Map a value to [0, 1] (linear in the range; clipped)."""
-        span = self.high - self.low
-        if span == 0:
-            return torch.zeros_like(value, dtype=torch.float32)
-        return ((value.float() - self.low) / span).clamp(0, 1)
+    def __getitem__(self, key):
+        for k, v in self._items:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator:
+        return (k for k, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items))
+
+    def __setattr__(self, name, value) -> None:
+        raise AttributeError("FrozenMap is read-only")
+
+    def __reduce__(self):
+        return FrozenMap, (dict(self._items),)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._items))
+
+
+_PEAKS = tuple(b for b in EQ_BAND_NAMES if b.startswith("peak"))
+_FIELD_KEYS: dict[str, tuple[str, ...]] = {
+    "eq_gain_db": tuple(f"eq.{b}_gain_db" for b in EQ_BAND_NAMES),
+    **{f"{b}_hz": (f"eq.{b}_hz",) for b in EQ_BAND_NAMES},
+    "peak_q": tuple(f"eq.{b}_q" for b in _PEAKS),
+    **{f"comp_{n}": (f"compressor.{n}",) for n in ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")},
+    "pan": ("pan.pan",), "imager_width": ("imager.width",), "reverb_dry_weight": ("reverb.dry_weight",),
+    "gain_db": ("gain.gain_db",),
+}
+"""Which table parameters each range field of :class:`FXRanges` sets."""
 
 
 @dataclass(frozen=True)
 class FXRanges:
-    """Parameter ranges of the official FXmanipulator (uniform sampling)."""
+    """Parameter ranges of the chain, grouped as the official FXmanipulator's settings.
 
-    eq_gain_db: tuple[float, float] = (-15.0, 15.0)
-    low_shelf_hz: tuple[float, float] = (30.0, 200.0)
-    peak1_hz: tuple[float, float] = (200.0, 1000.0)
-    peak2_hz: tuple[float, float] = (1000.0, 3000.0)
-    peak3_hz: tuple[float, float] = (3000.0, 8000.0)
-    high_shelf_hz: tuple[float, float] = (5000.0, 10000.0)
-    peak_q: tuple[float, float] = (0.1, 2.0)
-    shelf_q: float = 0.707
-    comp_threshold_db: tuple[float, float] = (-80.0, -5.0)
-    comp_ratio: tuple[float, float] = (4.0, 40.0)
-    comp_attack_ms: tuple[float, float] = (1.0, 20.0)
-    comp_release_ms: tuple[float, float] = (50.0, 500.0)
-    comp_knee_db: tuple[float, float] = (0.0, 0.0)
-    pan: tuple[float, float] = (0.0, 1.0)
-    pan_laws: int = 3
-    imager_width: tuple[float, float] = (0.0, 2.0)
-    reverb_dry_weight: tuple[float, float] = (0.0, 0.5)
-    gain_db: tuple[float, float] = (-6.0, 9.0)
+    The defaults are the effects' ranges (the constants their tables are built from); a field set here
+    overrides the range of the table parameters it names (:data:`_FIELD_KEYS`: ``eq_gain_db``
+    sets all five band gains, ``peak_q`` the three peaks' Q), and :meth:`specs` derives the
+    sampled parameters from the tables with those ranges.
+    """
+
+    eq_gain_db: tuple[float, float] = eq.GAIN_DB
+    low_shelf_hz: tuple[float, float] = eq.BAND_HZ["low_shelf"]
+    peak1_hz: tuple[float, float] = eq.BAND_HZ["peak1"]
+    peak2_hz: tuple[float, float] = eq.BAND_HZ["peak2"]
+    peak3_hz: tuple[float, float] = eq.BAND_HZ["peak3"]
+    high_shelf_hz: tuple[float, float] = eq.BAND_HZ["high_shelf"]
+    peak_q: tuple[float, float] = eq.PEAK_Q
+    shelf_q: float = eq.SHELF_Q
+    comp_threshold_db: tuple[float, float] = compressor.THRESHOLD_DB
+    comp_ratio: tuple[float, float] = compressor.RATIO
+    comp_attack_ms: tuple[float, float] = compressor.ATTACK_MS
+    comp_release_ms: tuple[float, float] = compressor.RELEASE_MS
+    comp_knee_db: tuple[float, float] = compressor.KNEE_DB
+    pan: tuple[float, float] = panner.PAN
+    pan_laws: int = len(panner.PAN_LAWS)
+    imager_width: tuple[float, float] = imager.WIDTH
+    reverb_dry_weight: tuple[float, float] = reverb.DRY_WEIGHT
+    gain_db: tuple[float, float] = gain.GAIN_DB
 
     def specs(self, n_irs: int = 1, max_rt60_s: float = 4.0) -> list[ParamSpec]:
-        """All sampled parameters in the fixed factor order (without the ``applied`` flags)."""
-        s: list[ParamSpec] = []
-        for band in EQ_BAND_NAMES:
-            s.append(ParamSpec("eq", f"{band}_gain_db", *self.eq_gain_db, neutral=0.0, unit="dB"))
-            lo, hi = getattr(self, f"{band}_hz")
-            s.append(ParamSpec("eq", f"{band}_hz", lo, hi, neutral=(lo + hi) / 2, unit="Hz"))
-            if band.startswith("peak"):
-                s.append(ParamSpec("eq", f"{band}_q", *self.peak_q, neutral=sum(self.peak_q) / 2))
-        s += [
-            ParamSpec("compressor", "threshold_db", *self.comp_threshold_db, neutral=self.comp_threshold_db[1], unit="dB"),
-            ParamSpec("compressor", "ratio", *self.comp_ratio, neutral=self.comp_ratio[0]),
-            ParamSpec("compressor", "attack_ms", *self.comp_attack_ms, neutral=sum(self.comp_attack_ms) / 2, unit="ms"),
-            ParamSpec("compressor", "release_ms", *self.comp_release_ms, neutral=sum(self.comp_release_ms) / 2, unit="ms"),
-            ParamSpec("compressor", "knee_db", *self.comp_knee_db, neutral=self.comp_knee_db[0], unit="dB"),
-            ParamSpec("pan", "pan", *self.pan, neutral=0.5),
-            ParamSpec("pan", "law", 0, self.pan_laws - 1, neutral=2, kind="category"),
-            ParamSpec("imager", "width", *self.imager_width, neutral=1.0),
-            ParamSpec("reverb", "rt60_s", 0.0, max_rt60_s, neutral=0.0, unit="s"),
-            ParamSpec("reverb", "dry_weight", *self.reverb_dry_weight, neutral=self.reverb_dry_weight[1]),
-            ParamSpec("reverb", "ir_index", 0, max(n_irs - 1, 0), neutral=0, kind="category"),
-            ParamSpec("gain", "gain_db", *self.gain_db, neutral=0.0, unit="dB"),
-            ParamSpec("gain", "invert", 0, 1, neutral=0, kind="bool"),
-        ]
-        return s
+        """All sampled parameters in the fixed factor order (without the ``applied`` flags).
+
+        The tables' rows with these ranges; the pan law over ``pan_laws`` laws, the reverb's IR
+        index over the bank's ``n_irs`` IRs and its RT60 over ``[0, max_rt60_s]``.
+        """
+        ranges = {key: getattr(self, name) for name, keys in _FIELD_KEYS.items() for key in keys}
+        ranges["pan.law"] = (0, self.pan_laws - 1)
+        out = []
+        for table in TABLES:
+            for p in table.params:
+                if p.drawn == DRAWN_IR_INDEX:
+                    p = p.with_range(p.low, max(n_irs - 1, 0))
+                elif p.drawn == DRAWN_IR_RT60:
+                    p = p.with_range(p.low, max_rt60_s)
+                elif p.key in ranges:
+                    p = p.with_range(*ranges[p.key])
+                out.append(p)
+        return out
+
+
+_INTENDED_REVERB = {"drums": 0.5, "bass": 0.01, "other": 0.7, "vocals": 0.9, "mixture": 0.7}
 
 
 @dataclass(frozen=True)
 class FXProbabilities:
     """Per-effect application probabilities (official defaults).
 
-    ``reverb`` is per stem kind. The official code *intends* drums 0.5, bass 0.01, other 0.7,
-    vocals 0.9, but a dict mutation makes the effective values 0.5 / 0.05 / 0.05 / 0.05
-    (:data:`OFFICIAL_EFFECTIVE_REVERB`); we default to the intended ones. ``mixture`` (a sum of
-    stems) uses the ``other`` value.
+    ``reverb`` is per stem kind (any mapping; kept as a read-only :class:`FrozenMap`). The official
+    code *intends* drums 0.5, bass 0.01, other 0.7, vocals 0.9, but a dict mutation makes the
+    effective values 0.5 / 0.05 / 0.05 / 0.05 (:data:`OFFICIAL_EFFECTIVE_REVERB`); we default to
+    the intended ones. ``mixture`` (a sum of stems) uses the ``other`` value.
     """
 
     eq: float = 0.9
@@ -114,7 +140,10 @@ class FXProbabilities:
     pan: float = 0.3
     imager: float = 0.8
     gain: float = 0.5
-    reverb: dict = field(default_factory=lambda: {"drums": 0.5, "bass": 0.01, "other": 0.7, "vocals": 0.9, "mixture": 0.7})
+    reverb: Mapping[str, float] = field(default_factory=lambda: FrozenMap(_INTENDED_REVERB))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reverb", FrozenMap(self.reverb))
 
     def for_effect(self, effect: str, stems: list[str]) -> torch.Tensor:
         """``(batch,)`` probabilities of ``effect`` for the given per-example stem kinds."""
@@ -133,10 +162,21 @@ class FXProbabilities:
         return out
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain values (``reverb`` a dict): JSON-ready, and ``dataclasses.replace(FXProbabilities(), **d)`` restores it."""
+        return {f.name: dict(getattr(self, f.name)) if f.name == "reverb" else getattr(self, f.name)
+                for f in dataclasses.fields(self)}
 
 
 OFFICIAL_EFFECTIVE_REVERB = {"drums": 0.5, "bass": 0.05, "other": 0.05, "vocals": 0.05, "mixture": 0.05}
+
+
+class FactorColumn(NamedTuple):
+    """One column of :meth:`FXConfig.factor_matrix`: its name, its effect (or ``"order"``) and its
+    parameter (None for the ``applied`` and order flags)."""
+
+    name: str
+    effect: str
+    spec: ParamSpec | None
 
 
 @dataclass
@@ -177,13 +217,18 @@ class FXConfig:
             single_fx=self.single_fx,
         )
 
+    def factor_columns(self) -> list[FactorColumn]:
+        """The columns of :meth:`factor_matrix`: per effect its ``applied`` flag then its parameters
+        (in table order), then the two order flags."""
+        cols = []
+        for fx in FX_NAMES:
+            cols.append(FactorColumn(f"{fx}.applied", fx, None))
+            cols += [FactorColumn(s.key, fx, s) for s in self.specs if s.effect == fx]
+        return cols + [FactorColumn("order.eq_first", "order", None), FactorColumn("order.pan_first", "order", None)]
+
     def factor_names(self) -> list[str]:
         """Names of the columns of :meth:`factor_matrix`."""
-        names = []
-        for fx in FX_NAMES:
-            names.append(f"{fx}.applied")
-            names += [s.key for s in self.specs if s.effect == fx]
-        return names + ["order.eq_first", "order.pan_first"]
+        return [c.name for c in self.factor_columns()]
 
     def factor_matrix(self) -> torch.Tensor:
         """Fixed-length normalised factors ``(batch, n_factors)`` in [0, 1].
@@ -193,13 +238,16 @@ class FXConfig:
         then the two order flags.
         """
         cols = []
-        for fx in FX_NAMES:
-            on = self.applied[fx]
-            cols.append(on.float())
-            for s in (s for s in self.specs if s.effect == fx):
+        for column in self.factor_columns():
+            s = column.spec
+            if column.effect == "order":
+                cols.append((self.eq_first if column.name == "order.eq_first" else self.pan_first).float())
+            elif s is None:
+                cols.append(self.applied[column.effect].float())
+            else:
+                on = self.applied[column.effect]
                 v = torch.where(on, self.values[s.key].float(), torch.full_like(self.values[s.key].float(), s.neutral))
                 cols.append(s.normalize(v))
-        cols += [self.eq_first.float(), self.pan_first.float()]
         return torch.stack(cols, dim=1)
 
     def table(self):

@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from mixfx.fx import gpu_kernels, kernels
+from mixfx.fx import kernels
+from mixfx.fx.kernels import Backend, _numba, _triton
 
 EPS = 1e-8
 
@@ -23,14 +24,6 @@ def db_to_amplitude(db: torch.Tensor | float) -> torch.Tensor:
 def amplitude_to_db(x: torch.Tensor, floor: float = EPS) -> torch.Tensor:
     r"""Level in dB of an amplitude: :math:`20 \log_{10}\max(|x|, floor)`."""
     return 20.0 * torch.log10(x.abs().clamp_min(floor))
-
-
-def rms(x: torch.Tensor, dims: tuple[int, ...] = (-2, -1)) -> torch.Tensor:
-    """Root-mean-square over ``dims`` (default: channels and samples jointly), kept as ``(batch, 1, 1)``."""
-    n = 1
-    for d in dims:
-        n *= x.shape[d]
-    return torch.linalg.vector_norm(x, dim=dims, keepdim=True) / n**0.5
 
 
 POWER_FLOOR = 1e-7
@@ -144,35 +137,8 @@ def biquad_response(b: torch.Tensor, a: torch.Tensor, n_fft: int) -> torch.Tenso
     return num / den
 
 
-BACKENDS = ("auto", "loop", "fft", "scan", "triton")
-
-
-def kernel_family(x: torch.Tensor, backend: str) -> str:
-    """Which implementation runs an effect on ``x``: ``"numba"``, ``"triton"`` or ``"torch"``.
-
-    ``backend``: ``"auto"`` (numba on CPU, Triton on CUDA, plain torch where those are missing),
-    ``"loop"`` (numba), ``"triton"``, or ``"fft"``/``"scan"`` (plain torch: FFT filtering and
-    the parallel-scan compressor).
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if backend == "loop":
-        if not kernels.HAVE_NUMBA:
-            raise RuntimeError("backend='loop' needs numba, which failed to import")
-        return "numba"
-    if backend == "triton":
-        if not gpu_kernels.available(x):
-            raise RuntimeError("backend='triton' needs triton and a CUDA tensor (or TRITON_INTERPRET=1)")
-        return "triton"
-    if backend == "auto":
-        if x.device.type == "cpu" and kernels.HAVE_NUMBA:
-            return "numba"
-        if x.is_cuda and gpu_kernels.available(x):
-            return "triton"
-    return "torch"
-
-
-def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: int, backend: str = "auto") -> torch.Tensor:
+def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: int,
+                  backend: str | Backend = Backend.AUTO) -> torch.Tensor:
     """Filter ``(batch, channels, samples)`` audio through a per-example cascade of biquads.
 
     Two exact formulations: in time (transposed direct form II, float64 state, compiled; used on
@@ -183,18 +149,18 @@ def biquad_filter(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, *, tail: in
         x: ``(batch, channels, samples)``.
         b, a: ``(batch, sections, 3)`` coefficients with ``a[..., 0] == 1``.
         tail: zero padding of the FFT formulation, in samples.
-        backend: see :func:`kernel_family`.
+        backend: see :class:`mixfx.fx.kernels.Backend` (numba: in time; triton, torch: FFT).
     """
-    family = kernel_family(x, backend)
-    if family == "numba":
+    family = kernels.resolve(x, backend)
+    if family is Backend.NUMBA:
         y = x.to(torch.float32, copy=True).contiguous()
-        kernels.biquad_cascade_(y, torch.arange(x.shape[0]), b, a)
+        _numba.biquad_cascade_(y, torch.arange(x.shape[0]), b, a)
         return y.to(x.dtype)
     n = x.shape[-1]
     n_fft = next_fast_length(n + tail)
     spec = torch.fft.rfft(x, n=n_fft)
-    if family == "triton" and spec.dtype == torch.complex64:
-        gpu_kernels.multiply_biquad_response_(spec, b, a, n_fft)
+    if family is Backend.TRITON and spec.dtype == torch.complex64:
+        _triton.multiply_biquad_response_(spec, b, a, n_fft)
     else:
         h = biquad_response(b[:, 0], a[:, 0], n_fft)
         for s in range(1, b.shape[1]):

@@ -2,7 +2,7 @@
 
 * :func:`compressor_`: the whole compressor (level → static curve → smooth decoupled peak detector
   → gain) fused in one pass, in place. Each program walks one channel of one example in blocks;
-  inside a block both ballistic recursions run as associative scans (:mod:`mixfx.fx.ballistics`
+  inside a block both ballistic recursions run as associative scans (:mod:`._scan`
   gives the algebra), and the block's last state carries into the next block. One pass over the
   audio instead of the ~40 full-size passes of the torch scan.
 * :func:`multiply_biquad_response_`: multiplies rFFT spectra in place by each example's biquad
@@ -61,7 +61,7 @@ try:
             v = tl.load(base + offs, mask=mask, other=0.0)
             mag = tl.abs(v)
             level = 8.685889638065037 * tl.log(tl.maximum(mag, 1e-8))  # 20·log10
-            over = level - t_db
+            over = level - t_db  # static curve: the compiled copy of effects.compressor.static_reduction_db
             hard = tl.where(2.0 * over > w, -slope * over, 0.0)
             soft = -slope * (over + w / 2.0) * (over + w / 2.0) / (2.0 * tl.maximum(w, 1e-6))
             in_knee = 2.0 * tl.abs(over) <= tl.where(w > 0.0, w, -1.0)  # never inside a zero-width knee
@@ -128,7 +128,7 @@ def compressor_(x: torch.Tensor, rows: torch.Tensor, threshold_db, ratio, knee_d
     """Compress examples ``rows`` of ``x`` ``(batch, channels, n)`` float32 in place (per channel).
 
     Parameters are ``(k,)`` tensors, one per processed example; see
-    :func:`mixfx.fx.functional.compressor` for the definition.
+    :func:`mixfx.fx.effects.compressor.compressor` for the definition.
     """
     if not (x.is_contiguous() and x.dtype == torch.float32 and x.ndim == 3):
         raise ValueError("compressor_ works in place on contiguous (batch, channels, samples) float32 tensors")

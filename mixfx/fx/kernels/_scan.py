@@ -1,4 +1,4 @@
-"""Compressor ballistics: the smooth decoupled peak detector, exact on CPU and CUDA without a Python loop.
+"""Compressor ballistics as an associative scan in plain torch (any device, no Python loop over samples).
 
 The recursion (Giannoulis, Massberg & Reiss, 2012, "smooth decoupled" detector), applied to the
 gain reduction ``r[n] ≥ 0`` (dB) of each row::
@@ -6,7 +6,7 @@ gain reduction ``r[n] ≥ 0`` (dB) of each row::
     y1[n] = max(r[n], a_r · y1[n-1] + (1 - a_r) · r[n])      # release (peak hold with decay)
     y[n]  = a_a · y[n-1] + (1 - a_a) · y1[n]                 # attack (one-pole smoothing)
 
-On CPU the fused numba kernel (:mod:`mixfx.fx.kernels`) runs this recursion sample by sample.
+The numba kernel (:mod:`._numba`) runs this recursion sample by sample.
 Here is its exact parallel form for CUDA (and the CPU fallback without numba): an associative
 (Hillis–Steele) scan in plain torch. Both steps are compositions of maps ``y ↦ max(m, b·y + c)`` (``b > 0``), a family
   closed under composition: ``f2∘f1 = (max(m2, b2·m1 + c2), b2·b1, b2·c1 + c2)``, so the
@@ -23,25 +23,17 @@ import math
 
 import torch
 
-def time_constant_coefficient(time_ms: torch.Tensor, sample_rate: float) -> torch.Tensor:
-    r"""One-pole coefficient :math:`a = e^{-1 / (0.001 \cdot sr \cdot t_{ms})}` for a time constant in ms."""
-    return torch.exp(-1.0 / (0.001 * sample_rate * time_ms.clamp_min(1e-3)))
 
-
-def smooth_gain_reduction(reduction_db: torch.Tensor, attack_coef: torch.Tensor, release_coef: torch.Tensor) -> torch.Tensor:
-    """Run the smooth decoupled peak detector over each row of ``reduction_db`` (parallel scan).
+def smooth_gain_reduction(r: torch.Tensor, a_attack: torch.Tensor, a_release: torch.Tensor) -> torch.Tensor:
+    """Run the smooth decoupled peak detector over each row of ``r`` (parallel scan).
 
     Args:
-        reduction_db: ``(rows, samples)`` non-negative gain reduction in dB.
-        attack_coef, release_coef: ``(rows,)`` one-pole coefficients in [0, 1).
+        r: ``(rows, samples)`` non-negative gain reduction in dB.
+        a_attack, a_release: ``(rows,)`` one-pole coefficients in [0, 1).
 
     Returns:
         ``(rows, samples)`` smoothed gain reduction, same dtype and device.
     """
-    return _smooth_scan(reduction_db, attack_coef, release_coef)
-
-
-def _smooth_scan(r: torch.Tensor, a_attack: torch.Tensor, a_release: torch.Tensor) -> torch.Tensor:
     ar = a_release.to(r.dtype).unsqueeze(-1)
     aa = a_attack.to(r.dtype).unsqueeze(-1)
     # release stage: f_n(y) = max(r_n, ar*y + (1-ar)*r_n)

@@ -6,8 +6,8 @@ in the same call, so the chain allocates no temporary audio for them. Channels a
 at a time in one loop (two independent recursions give the CPU's pipelines twice the work).
 Examples run in parallel (``prange``) with as many threads as torch uses.
 
-Each kernel has an exact torch counterpart used on CUDA (:mod:`mixfx.fx.gpu_kernels`, or plain
-torch when Triton is missing); tests check that all agree.
+Each kernel has an exact torch counterpart used on CUDA (:mod:`._triton`, or plain torch when
+Triton is missing); tests check that all agree. Only the effects (:mod:`mixfx.fx.effects`) call them.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ try:
 
     @numba.njit(cache=True, inline="always")
     def _reduction_db(mag, lower_lin, t_db, slope, w):  # pragma: no cover - compiled
-        # gain reduction (dB, ≥ 0) of the soft-knee static curve; 0 below threshold − knee/2
+        # gain reduction (dB, ≥ 0) of the soft-knee static curve; 0 below threshold − knee/2. The compiled
+        # copy of mixfx.fx.effects.compressor.static_reduction_db (tests hold the backends to it)
         if mag <= lower_lin:
             return 0.0
         over = 20.0 * np.float64(np.log10(np.float32(mag))) - t_db
@@ -198,7 +199,7 @@ def biquad_cascade_(x: torch.Tensor, rows: torch.Tensor, b: torch.Tensor, a: tor
         x: ``(batch, channels, samples)`` contiguous float32 on CPU (modified).
         rows: ``(k,)`` example indices.
         b, a: ``(k, sections, 3)`` coefficients of each processed example, ``a[..., 0] == 1``.
-        renormalize: rescale each processed example to its input RMS (see :func:`~mixfx.fx.signal.match_rms`).
+        renormalize: rescale each processed example to its input RMS (see :func:`mixfx.fx.signal.match_rms`).
     """
     _sync_threads()
     sos = _per_example(torch.cat([b, a], dim=-1))
@@ -211,7 +212,7 @@ def compressor_(x: torch.Tensor, rows: torch.Tensor, threshold_db, ratio, knee_d
     """Compress examples ``rows`` of ``x`` in place (level → static curve → ballistics → gain).
 
     Each channel is compressed on its own (unlinked); the parameters are ``(k,)`` tensors, one
-    per processed example. See :func:`mixfx.fx.functional.compressor` for the definition.
+    per processed example. See :func:`mixfx.fx.effects.compressor.compressor` for the definition.
     """
     _sync_threads()
     params = [_per_example(v) for v in (threshold_db, ratio, knee_db, attack_coef, release_coef, makeup_db)]
@@ -220,7 +221,7 @@ def compressor_(x: torch.Tensor, rows: torch.Tensor, threshold_db, ratio, knee_d
 
 
 def stereo_stats(x: torch.Tensor, rows: torch.Tensor, pre_l: torch.Tensor, pre_r: torch.Tensor) -> np.ndarray:
-    """Energy sums of :func:`mixfx.fx.stages.stereo_stats` for examples ``rows``, ``(k, 5)`` float64.
+    """Energy sums of :func:`mixfx.fx.effects.stereo.stereo_stats` for examples ``rows``, ``(k, 5)`` float64.
 
     ``pre_l, pre_r``: ``(k,)`` gains of the processed examples.
     """
