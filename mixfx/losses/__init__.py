@@ -1,1 +1,19 @@
-"""mixfx.losses."""
+"""mixfx.losses: the training objectives of Koo et al. 2023.
+
+Modules:
+    contrastive :func:`nt_xent` / :class:`NTXentLoss`: NT-Xent on a DirectCLR sub-vector (FXencoder).
+    spectral    :func:`multi_scale_spectral_loss` / :class:`SpectralLoss`: multi-scale spectral loss on
+                left, right, mid and side (paper eq. 1; MixFXcloner), :class:`SpectralLossConfig`.
+"""
+
+from mixfx._lazy import lazy_exports
+
+_EXPORTS = {
+    "NTXentLoss": "mixfx.losses.contrastive",
+    "SpectralLoss": "mixfx.losses.spectral",
+    "SpectralLossConfig": "mixfx.losses.spectral",
+    "multi_scale_spectral_loss": "mixfx.losses.spectral",
+    "nt_xent": "mixfx.losses.contrastive",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,1 +1,26 @@
-"""mixfx.pipelines."""
+"""mixfx.pipelines: one function per ``mixfx`` command (files in, files out; the CLI only parses).
+
+Modules:
+    fx_normalize   ``fx-features`` / ``fx-normalize``: :func:`compute_features`, :func:`normalize_dataset`,
+                   :func:`is_fx_normalized`.
+    manipulate     ``manipulate``: :func:`manipulate_files`.
+    train_encoder  ``train-encoder``: ``train_encoder.train_encoder``.
+    train_cloner   ``train-cloner``: ``train_cloner.train_cloner``.
+    transfer       ``transfer``: ``transfer.transfer`` and :class:`TransferConfig` (songs in
+                   :mod:`~mixfx.pipelines.transfer_songs`).
+
+The functions that share their module's name (``train_encoder``, ``train_cloner``, ``transfer``)
+are not re-exported: an imported submodule would shadow them. Import them from their modules.
+"""
+
+from mixfx._lazy import lazy_exports
+
+_EXPORTS = {
+    "TransferConfig": "mixfx.pipelines.transfer",
+    "compute_features": "mixfx.pipelines.fx_normalize",
+    "is_fx_normalized": "mixfx.pipelines.fx_normalize",
+    "manipulate_files": "mixfx.pipelines.manipulate",
+    "normalize_dataset": "mixfx.pipelines.fx_normalize",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
