@@ -1,7 +1,7 @@
 """Lazy re-exports for package ``__init__`` files (PEP 562), so ``import mixfx`` stays cheap.
 
-A package lists its public names as ``{name: "package.module"}``; the module is imported on first
-access of the name (``from mixfx.models import load_encoder`` or ``mixfx.models.load_encoder``),
+A package lists its public names per submodule, ``{"loading": ("load_encoder", ...)}``; the
+submodule is imported on first access of the name (``from mixfx.models import load_encoder`` or ``mixfx.models.load_encoder``),
 not when the package is imported. Names must differ from the package's submodule names (an
 imported submodule would shadow them).
 """
@@ -9,15 +9,17 @@ imported submodule would shadow them).
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` that import ``exports[name]`` on first use.
+def lazy_exports(package: str, names: Mapping[str, Sequence[str]]
+                 ) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__all__, __getattr__, __dir__)`` for ``package``; ``names`` maps a submodule to its public names.
 
     Example:
-        >>> __getattr__, __dir__ = lazy_exports(__name__, {"load_encoder": "mixfx.models.loading"})  # doctest: +SKIP
+        >>> __all__, __getattr__, __dir__ = lazy_exports(__name__, {"loading": ("load_encoder",)})  # doctest: +SKIP
     """
+    exports = {name: f"{package}.{module}" for module, group in names.items() for name in group}
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
@@ -31,4 +33,4 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     def __dir__() -> list[str]:
         return sorted(set(importlib.import_module(package).__dict__) | set(exports))
 
-    return __getattr__, __dir__
+    return sorted(exports), __getattr__, __dir__

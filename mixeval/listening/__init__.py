@@ -15,14 +15,7 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "CheckpointRenderer": "mixeval.listening.render_models",
-    "ConditionSpec": "mixeval.listening.spec",
-    "ListeningTestSpec": "mixeval.listening.spec",
-    "analyze_ratings": "mixeval.listening.analyze",
-    "generate_media": "mixeval.listening.generate",
-    "load_results": "mixeval.listening.results",
-    "load_spec": "mixeval.listening.spec",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "analyze": ("analyze_ratings",), "generate": ("generate_media",), "render_models": ("CheckpointRenderer",),
+    "results": ("load_results",), "spec": ("ConditionSpec", "ListeningTestSpec", "load_spec"),
+})

@@ -17,13 +17,6 @@ module's docstring states the direction of its measures):
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "dci": "mixeval.metrics.disentangle",
-    "dcimig": "mixeval.metrics.disentangle",
-    "fx_retrieval": "mixeval.metrics.retrieval",
-    "mig": "mixeval.metrics.disentangle",
-    "retrieval_chance": "mixeval.metrics.retrieval",
-    "sap": "mixeval.metrics.disentangle",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "disentangle": ("dci", "dcimig", "mig", "sap"), "retrieval": ("fx_retrieval", "retrieval_chance"),
+})

@@ -14,13 +14,7 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "ReproduceConfig": "mixeval.pipelines.reproduce",
-    "analyze_listening": "mixeval.pipelines.listening",
-    "make_listening_test": "mixeval.pipelines.listening",
-    "run_disentangle": "mixeval.pipelines.disentangle",
-    "run_retrieval": "mixeval.pipelines.retrieval",
-    "run_table2": "mixeval.pipelines.table2",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "disentangle": ("run_disentangle",), "listening": ("analyze_listening", "make_listening_test"),
+    "reproduce": ("ReproduceConfig",), "retrieval": ("run_retrieval",), "table2": ("run_table2",),
+})

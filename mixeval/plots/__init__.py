@@ -8,10 +8,6 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "scatter_grid": "mixeval.plots.tsne",
-    "schedule_figure": "mixeval.plots.schedule",
-    "violin_figure": "mixeval.plots.violin",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "schedule": ("schedule_figure",), "tsne": ("scatter_grid",), "violin": ("violin_figure",),
+})

@@ -8,13 +8,7 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "table1_frame": "mixeval.tables.table1",
-    "table2_markdown": "mixeval.tables.table2",
-    "table2_tex": "mixeval.tables.table2",
-    "table2_wide": "mixeval.tables.table2",
-    "write_table": "mixeval.tables.render",
-    "write_table1": "mixeval.tables.table1",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "render": ("write_table",), "table1": ("table1_frame", "write_table1"),
+    "table2": ("table2_markdown", "table2_tex", "table2_wide"),
+})

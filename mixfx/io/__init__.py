@@ -12,21 +12,8 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "ModelCheckpoint": "mixfx.io.checkpoint",
-    "atomic_dir": "mixfx.io.atomic",
-    "atomic_path": "mixfx.io.atomic",
-    "atomic_write": "mixfx.io.atomic",
-    "audio_info": "mixfx.io.audio",
-    "check_output_dir": "mixfx.io.paths",
-    "check_output_file": "mixfx.io.paths",
-    "file_sha256": "mixfx.io.hashing",
-    "json_sha256": "mixfx.io.hashing",
-    "load_audio": "mixfx.io.audio",
-    "load_model_checkpoint": "mixfx.io.checkpoint",
-    "save_audio": "mixfx.io.audio",
-    "save_model_checkpoint": "mixfx.io.checkpoint",
-    "torch_load": "mixfx.io.checkpoint",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "atomic": ("atomic_dir", "atomic_path", "atomic_write"), "audio": ("audio_info", "load_audio", "save_audio"),
+    "checkpoint": ("ModelCheckpoint", "load_model_checkpoint", "save_model_checkpoint", "torch_load"),
+    "hashing": ("file_sha256", "json_sha256"), "paths": ("check_output_dir", "check_output_file"),
+})

@@ -8,12 +8,7 @@ Modules:
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "NTXentLoss": "mixfx.losses.contrastive",
-    "SpectralLoss": "mixfx.losses.spectral",
-    "SpectralLossConfig": "mixfx.losses.spectral",
-    "multi_scale_spectral_loss": "mixfx.losses.spectral",
-    "nt_xent": "mixfx.losses.contrastive",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "contrastive": ("NTXentLoss", "nt_xent"),
+    "spectral": ("SpectralLoss", "SpectralLossConfig", "multi_scale_spectral_loss"),
+})

@@ -16,19 +16,8 @@ The names below are imported on first use, so ``import mixfx.models`` does not l
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "ClonerConfig": "mixfx.models.cloner",
-    "FXEncoder": "mixfx.models.encoder",
-    "FXEncoderConfig": "mixfx.models.encoder",
-    "MixFXCloner": "mixfx.models.cloner",
-    "Separator": "mixfx.models.separation",
-    "StyleTransfer": "mixfx.models.style_transfer",
-    "load_cloner": "mixfx.models.loading",
-    "load_encoder": "mixfx.models.loading",
-    "load_model": "mixfx.models.loading",
-    "load_models": "mixfx.models.loading",
-    "load_separator": "mixfx.models.separation",
-    "resolve_device": "mixfx.models.loading",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "cloner": ("ClonerConfig", "MixFXCloner"), "encoder": ("FXEncoder", "FXEncoderConfig"),
+    "loading": ("load_cloner", "load_encoder", "load_model", "load_models", "resolve_device"),
+    "separation": ("Separator", "load_separator"), "style_transfer": ("StyleTransfer",),
+})

@@ -15,12 +15,7 @@ are not re-exported: an imported submodule would shadow them. Import them from t
 
 from mixfx._lazy import lazy_exports
 
-_EXPORTS = {
-    "TransferConfig": "mixfx.pipelines.transfer",
-    "compute_features": "mixfx.pipelines.fx_normalize",
-    "is_fx_normalized": "mixfx.pipelines.fx_normalize",
-    "manipulate_files": "mixfx.pipelines.manipulate",
-    "normalize_dataset": "mixfx.pipelines.fx_normalize",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "fx_normalize": ("compute_features", "is_fx_normalized", "normalize_dataset"),
+    "manipulate": ("manipulate_files",), "transfer": ("TransferConfig",),
+})
