@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -52,6 +51,7 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.params import FX_NAMES, FXConfig, ParamKind
+from mixfx.io.hashing import json_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -185,10 +185,6 @@ class FactorSet:
     dropped: dict[str, str] = field(default_factory=dict)
 
 
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-
-
 def seeded_generator(*ints: int) -> torch.Generator:
     """A CPU torch generator seeded from integers through ``numpy.random.SeedSequence`` (independent streams)."""
     state = np.random.SeedSequence([int(i) for i in ints]).generate_state(1, dtype=np.uint64)[0]
@@ -202,14 +198,14 @@ def dataset_fingerprint(data: MultitrackSegments) -> str:
         for stem in data.stems:
             st = song.stem_path(stem).stat()
             rows.append([song.name, stem, st.st_size, st.st_mtime_ns])
-    return _digest({"split": data.split, "files": rows, "sample_rate": data.sample_rate})
+    return json_sha256({"split": data.split, "files": rows, "sample_rate": data.sample_rate})
 
 
 def chain_fingerprint(chain: FXManipulator) -> str:
     """Hash of the FX chain's ranges, probabilities, rate and impulse responses."""
     bank = chain.ir_bank
     irs = hashlib.sha256(bank.irs.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-    return _digest({
+    return json_sha256({
         "ranges": dataclasses.asdict(chain.ranges), "probabilities": chain.probabilities.to_dict(),
         "sample_rate": chain.sample_rate, "irs": irs, "ir_lengths": [int(v) for v in bank.lengths.tolist()],
     })
@@ -303,7 +299,7 @@ def sample_item_set(
         for name in sorted(c.applied):
             h.update(name.encode() + c.applied[name].numpy().tobytes())
         h.update(c.eq_first.numpy().tobytes() + c.pan_first.numpy().tobytes())
-    key = _digest({
+    key = json_sha256({
         "version": SET_VERSION, "fingerprint": fingerprint, "seed": seed, "mode": mode, "protocol": protocol,
         "segments": [dataclasses.astuple(s) for s in segments], "samples": config.segment_samples,
         "sample_rate": config.sample_rate, "fx": h.hexdigest(),

@@ -26,7 +26,6 @@ The set is a pure function of (dataset, chain, config): :func:`save_manifest` wr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.params import FXConfig
 from mixfx.io.atomic import atomic_write
+from mixfx.io.hashing import json_sha256
 
 __all__ = [
     "REFERENCES", "TransferItem", "TransferSet", "TransferSetConfig", "load_manifest", "render_transfer_set",
@@ -118,7 +118,7 @@ class TransferSet:
     @property
     def key(self) -> str:
         """SHA-256 of the manifest (cache key of everything rendered from the set)."""
-        return hashlib.sha256(json.dumps(_manifest(self), sort_keys=True).encode("utf-8")).hexdigest()
+        return json_sha256(_manifest(self))
 
 
 def _pick(pool: np.ndarray, g: torch.Generator) -> int:

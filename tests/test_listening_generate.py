@@ -351,34 +351,6 @@ def test_checkpoint_conditions_go_through_the_renderer_per_stem(generated, tmp_p
         make_listening_test(small, tmp_path / "ck2")
 
 
-def test_checkpoint_conditions_render_with_trained_models(generated, tmp_path):
-    """The CLI's renderer: FXencoder + MixFXcloner checkpoints convert each stem towards the reference."""
-    import torch
-
-    from mixeval.listening.render_models import CheckpointRenderer
-    from mixfx.io.checkpoint import save_model_checkpoint
-    from mixfx.models.cloner import ClonerConfig, MixFXCloner
-    from mixfx.models.encoder import FXEncoder, FXEncoderConfig
-
-    torch.manual_seed(0)
-    enc = save_model_checkpoint(tmp_path / "enc.pt", FXEncoder(FXEncoderConfig.tiny()))
-    cl = save_model_checkpoint(tmp_path / "cl.pt", MixFXCloner(ClonerConfig.tiny(cond_dim=64)))
-    spec, _ = generated
-    conds = (ConditionSpec("psi", source="checkpoint", checkpoint=f"{enc},{cl}"), ConditionSpec("input", source="input"))
-    small = spec.replace(name="models", conditions=conds, multitrack_questions=1, stems=("drums",))
-    res = make_listening_test(small, tmp_path / "out", renderer=CheckpointRenderer("cpu"))
-    man = pd.read_csv(res.manifest_path)
-    assert set(man["condition"]) >= {"psi", "input"}
-    for f in man.loc[man["condition"] == "psi", "file"]:
-        y, sr = sf.read(str(res.out_dir / f))
-        assert sr == SR and y.shape[1] == 2 and np.abs(y).max() > 0
-    bad = spec.replace(name="bad", conditions=(ConditionSpec("psi", source="checkpoint", checkpoint=str(enc)),
-                                               ConditionSpec("input", source="input")),
-                       multitrack_questions=1, stems=("drums",))
-    with pytest.raises(MixevalError, match="ENCODER.pt,CLONER.pt"):
-        make_listening_test(bad, tmp_path / "bad", renderer=CheckpointRenderer("cpu"))
-
-
 def test_include_partial_keeps_complete_pages_of_unfinished_sessions(generated, tmp_path):
     from typer.testing import CliRunner
 

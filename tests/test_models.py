@@ -14,11 +14,14 @@ from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import load_model_checkpoint, save_model_checkpoint
 from mixfx.models.cloner import FiLM, ClonerConfig, MixFXCloner
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig, SamePad1d
-from mixfx.models.official import (
+from mixfx.models.loading import (
+    load_cloner,
+    load_encoder,
     load_model,
-    load_official_cloner,
-    load_official_encoder,
+    load_model_and_metadata,
+    load_state_dict_strict,
     model_from_checkpoint,
+    resolve_device,
 )
 
 KEYS_FILE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "official_checkpoint_keys.txt"
@@ -216,13 +219,13 @@ def test_fake_official_cloner_checkpoint_loads_with_identical_outputs(tmp_path):
     # paper size: every tensor arrives unchanged (a paper-size forward pass is slow on CPU: the
     # dilated convs pad 2 · 7 · 8192 samples)
     ref = _randomize(MixFXCloner(ClonerConfig.paper()))
-    psi = load_official_cloner(_fake_official(ref, tmp_path / "MixFXcloner_ps.pt"))
+    psi = load_cloner(_fake_official(ref, tmp_path / "MixFXcloner_ps.pt"))
     assert not psi.training and psi.config == ClonerConfig.paper()
     own = psi.state_dict()
     assert all(torch.equal(own[k], v) for k, v in ref.state_dict().items())
     # tiny size: identical outputs
     ref = _randomize(MixFXCloner(ClonerConfig.tiny()), seed=3)
-    psi = load_official_cloner(_fake_official(ref, tmp_path / "tiny.pt"), config=ClonerConfig.tiny())
+    psi = load_cloner(_fake_official(ref, tmp_path / "tiny.pt"), config=ClonerConfig.tiny())
     x, cond = 0.1 * torch.randn(2, 2, 300), torch.rand(1, 64)
     with torch.no_grad():
         assert torch.equal(psi(x, cond), ref(x, cond))
@@ -231,14 +234,14 @@ def test_fake_official_cloner_checkpoint_loads_with_identical_outputs(tmp_path):
 def test_fake_official_encoder_checkpoint_loads_with_identical_outputs(tmp_path):
     ref = _randomize(FXEncoder(FXEncoderConfig.tiny()))
     path = _fake_official(ref, tmp_path / "enc.pt")
-    enc = load_official_encoder(path, config=FXEncoderConfig.tiny())
+    enc = load_encoder(path, config=FXEncoderConfig.tiny())
     x = torch.randn(2, 2, 999)
     with torch.no_grad():
         assert torch.equal(enc(x), ref(x))
     # a bare state dict saved from a DDP wrapper is accepted too
     torch.save({"module." + k: v for k, v in ref.state_dict().items()}, tmp_path / "bare.pt")
     with torch.no_grad():
-        assert torch.equal(load_official_encoder(tmp_path / "bare.pt", config=FXEncoderConfig.tiny())(x), ref(x))
+        assert torch.equal(load_encoder(tmp_path / "bare.pt", config=FXEncoderConfig.tiny())(x), ref(x))
 
 
 @pytest.mark.slow
@@ -246,7 +249,7 @@ def test_fake_official_paper_encoder_loads(tmp_path):
     torch.manual_seed(0)
     ref = _randomize(FXEncoder())
     path = _fake_official(ref, tmp_path / "FXencoder_ps.pt")
-    enc = load_official_encoder(path)
+    enc = load_encoder(path)
     x = torch.randn(1, 2, 4096)
     with torch.no_grad():
         assert torch.equal(enc(x), ref(x))
@@ -254,26 +257,26 @@ def test_fake_official_paper_encoder_loads(tmp_path):
 
 def test_loader_errors_name_the_file_and_the_problem(tmp_path):
     with pytest.raises(MixfxError, match="missing.pt: checkpoint file not found"):
-        load_official_encoder(tmp_path / "missing.pt")
+        load_encoder(tmp_path / "missing.pt")
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(MixfxError, match="text.pt: not a readable torch checkpoint"):
-        load_official_encoder(tmp_path / "text.pt")
+        load_encoder(tmp_path / "text.pt")
     good = _fake_official(MixFXCloner(ClonerConfig.tiny()), tmp_path / "tcn.pt")
     data = good.read_bytes()
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(MixfxError, match="truncated.pt: not a readable torch checkpoint"):
-        load_official_cloner(tmp_path / "truncated.pt")
+        load_cloner(tmp_path / "truncated.pt")
     # a cloner file given to the encoder loader
-    with pytest.raises(MixfxError, match=r"tcn.pt: expected FXencoder weights, but the file looks like a MixFXcloner with 4 blocks"):
-        load_official_encoder(good)
+    with pytest.raises(MixfxError, match=r"tcn.pt: expected an FXencoder, but the file looks like a MixFXcloner with 4 blocks"):
+        load_encoder(good)
     # right kind, wrong size: tiny encoder weights into the paper architecture
     tiny = _fake_official(FXEncoder(FXEncoderConfig.tiny()), tmp_path / "tiny.pt")
     with pytest.raises(MixfxError, match=r"tiny.pt: weights do not fit the FXencoder .*missing keys.*shape mismatches.*"
                                          r"looks like an FXencoder with 4 blocks, channels \[8, 16, 32, 64\]"):
-        load_official_encoder(tiny)
+        load_encoder(tiny)
     torch.save({"epoch": 3, "note": "x"}, tmp_path / "noweights.pt")
     with pytest.raises(MixfxError, match="noweights.pt: no model weights found"):
-        load_official_cloner(tmp_path / "noweights.pt")
+        load_cloner(tmp_path / "noweights.pt")
 
 
 class _Opaque:  # a non-tensor object the safe unpickler refuses
@@ -285,8 +288,8 @@ def test_unsafe_pickle_needs_allow_pickle(tmp_path):
     path = tmp_path / "pickled.pt"
     torch.save({"model": ref.state_dict(), "scheduler": _Opaque()}, path)
     with pytest.raises(MixfxError, match="pickled.pt: .*allow_pickle=True"):
-        load_official_encoder(path, config=FXEncoderConfig.tiny())
-    enc = load_official_encoder(path, config=FXEncoderConfig.tiny(), allow_pickle=True)
+        load_encoder(path, config=FXEncoderConfig.tiny())
+    enc = load_encoder(path, config=FXEncoderConfig.tiny(), allow_pickle=True)
     x = torch.randn(1, 2, 300)
     with torch.no_grad():
         assert torch.equal(enc(x), ref(x))
@@ -314,12 +317,50 @@ def test_own_checkpoint_roundtrip_with_training_state(tmp_path):
     x = torch.randn(1, 2, 700)
     with torch.no_grad():
         assert torch.equal(model_from_checkpoint(ckpt)(x), enc(x))
-        # the official loaders accept our format and ignore their default config
-        assert torch.equal(load_official_encoder(path)(x), enc(x))
+        # the loaders accept our format and ignore their default config
+        assert torch.equal(load_encoder(path)(x), enc(x))
         assert isinstance(load_model(path), FXEncoder)
-    with pytest.raises(MixfxError, match="expected MixFXcloner weights"):
-        load_official_cloner(path)
+    with pytest.raises(MixfxError, match="expected a MixFXcloner, but the file looks like an FXencoder"):
+        load_cloner(path)
     with pytest.raises(MixfxError, match="not a mixfx model checkpoint"):
         load_model_checkpoint(_fake_official(enc, tmp_path / "official.pt"))
     with pytest.raises(MixfxError, match="cannot checkpoint"):
         save_model_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+
+
+def test_metadata_label_and_old_names(tmp_path):
+    enc = _randomize(FXEncoder(FXEncoderConfig.tiny()))
+    ours = save_model_checkpoint(tmp_path / "ours.pt", enc, extra={"label": "run A"})
+    loaded = load_model_and_metadata(ours)
+    assert loaded.kind == "fxencoder" and loaded.label == "run A" and loaded.checkpoint.extra == {"label": "run A"}
+    official = load_model_and_metadata(_fake_official(enc, tmp_path / "off.pt"), config=FXEncoderConfig.tiny())
+    assert official.kind == "fxencoder" and official.checkpoint is None and official.label is None
+    # the old names in mixfx.models.official are the same functions, not copies
+    from mixfx.models import loading, official as old
+
+    assert old.load_official_encoder is loading.load_encoder and old.load_official_cloner is loading.load_cloner
+    assert old.load_model is loading.load_model and old.model_from_checkpoint is loading.model_from_checkpoint
+
+
+def test_strict_load_diagnosis_counts_each_problem(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))  # keys 0.weight 0.bias 1.weight 1.bias
+    good = {k: torch.ones_like(v) for k, v in model.state_dict().items()}
+    load_state_dict_strict(model, good, "w.pt", model_name="the toy")
+    assert all(torch.equal(v, torch.ones_like(v)) for v in model.state_dict().values())
+    bad = {"0.weight": torch.zeros(2, 4), "0.bias": torch.zeros(2), "extra.w": torch.zeros(1), "x.y": torch.zeros(1)}
+    msg = (r"^w.pt: weights do not fit the toy: 2 missing keys \(e.g. 1.weight\); 2 unexpected keys \(e.g. extra.w\); "
+           r"1 shape mismatches \(e.g. 0.weight: file \[2, 4\], model \[2, 3\]\); the file looks like junk$")
+    with pytest.raises(MixfxError, match=msg):
+        load_state_dict_strict(model, bad, "w.pt", model_name="the toy", looks_like="junk")
+    assert all(torch.equal(v, torch.ones_like(v)) for v in model.state_dict().values())  # untouched on failure
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    auto = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(None) == auto and resolve_device("auto") == auto
+    with pytest.raises(MixfxError, match="'gpu0': not a torch device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(MixfxError, match="CUDA is not available"):
+            resolve_device("cuda:0")

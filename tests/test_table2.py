@@ -213,9 +213,9 @@ def test_table2_with_two_trained_models_and_reload_of_the_items(synth_root, mode
     assert "floor" in text or "gt and ref" in text
     assert table.loc["oracle", "dphi_y_ref_stem"] == pytest.approx(run["floor_gt_ref"]["stem"])
     # the Input row of the ΔΦ columns equals the evaluator's L1 distance computed directly
-    from mixeval.pipelines.disentangle_embed import load_encoder
+    from mixfx.models.loading import load_encoder
 
-    ev = load_encoder(models["enc_a"]).module
+    ev = load_encoder(models["enc_a"])
     data = MultitrackSegments(synth_root, "test")
     from mixeval.transfer_set import load_manifest as lm
 

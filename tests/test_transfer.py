@@ -19,7 +19,7 @@ from mixfx.io.checkpoint import save_model_checkpoint
 from mixfx.models.apply import apply_with_context, cloner_context, embed_in_segments
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
-from mixfx.models.official import load_official_cloner
+from mixfx.models.loading import load_cloner as load_official_cloner
 from mixfx.models.style_transfer import StyleTransfer, interpolate_embeddings
 from mixfx.pipelines.transfer import TransferConfig, transfer
 from mixfx.pipelines.transfer_songs import as_song, list_songs, load_stems, match_references

@@ -2,7 +2,7 @@
 
 Pure functions over numpy arrays: ``factors`` is ``(n_samples, n_factors)`` (ground-truth
 generative factors, e.g. FX parameters), ``codes`` is ``(n_samples, n_codes)`` (embeddings).
-Every score is a ``*_score``-style number: higher is better, best value 1.
+Every metric is named after the quantity it returns (no ``*_score`` suffix): higher is better, best value 1.
 
 Each function follows the reference code (ubisoft-laforge-disentanglement-metrics,
 ``src/metrics/{dcimig,dci,mig,sap}.py``, configuration of ``src/experiments/config.py``); where the

@@ -11,7 +11,7 @@ positives. With :math:`\rho_i` the rank (1-based) of the query's first positive,
 
 over the queries :math:`Q` that have at least one positive. R@k (recall at k, "hit rate") is the
 fraction of queries with a positive among the ``k`` nearest items; MRR is the mean reciprocal rank.
-Both are ``*_score``-style: higher is better, best value 1.
+Both are higher-is-better, best value 1 (the package docstring of :mod:`mixeval.metrics` states the naming).
 
 Ties are counted against the query: a negative as similar as the best positive ranks before it, so
 codes that carry no information (all equal) score the worst possible, never a lucky 1.

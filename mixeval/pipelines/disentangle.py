@@ -33,13 +33,14 @@ from mixeval.errors import MixevalError
 from mixeval.evalset import KINDS, MODES, ItemSet, factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixeval.outputs import locks_output, staged_outputs
-from mixeval.pipelines.disentangle_embed import ProgressBars, digest
+from mixeval.pipelines.disentangle_embed import ProgressBars
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
 from mixeval.pipelines.retrieval import retrieval_note, retrieval_scores, write_retrieval_table
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
 from mixeval.tables.table1 import table1_frame, write_table1
 from mixfx import STEMS
 from mixfx.io.atomic import atomic_write
+from mixfx.io.hashing import json_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def run_disentangle(
     bars.start("metrics", len(tasks) * len(KINDS), "set")
     rows = []
     for r, s in tasks:
-        key = digest({"rep": r.key, "set": s.key, "settings": settings})
+        key = json_sha256({"rep": r.key, "set": s.key, "settings": settings})
         results = cache.load_json("metrics", key)
         if results is None:
             results = {}

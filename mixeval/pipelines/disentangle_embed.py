@@ -12,13 +12,12 @@ and item sets neither renders audio nor calls an encoder, and skips the finished
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 import torch
@@ -27,33 +26,19 @@ from torch import nn
 from mixeval.baselines import HandcraftedFeatures, random_encoder
 from mixeval.errors import MixevalError
 from mixfx.io.atomic import atomic_path, atomic_write
-from mixfx.io.checkpoint import checkpoint_from_object, is_model_checkpoint, torch_load
+from mixfx.io.hashing import file_sha256, json_sha256
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
-from mixfx.models.official import load_model, model_from_checkpoint
+from mixfx.models.loading import load_model_and_metadata
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BASELINES", "Cache", "ProgressBars", "Representation", "baseline_representations", "build_representations", "digest",
-    "embed_batch", "file_sha256", "load_encoder", "resolve_device",
+    "BASELINES", "Cache", "ProgressBars", "Representation", "baseline_representations", "build_representations",
+    "embed_batch", "encoder_representation",
 ]
 
 BASELINES = ("random", "mfcc")
 """Optional baselines: a random-init FXencoder and the hand-crafted features (noise is always shown)."""
-
-
-def digest(obj) -> str:
-    """SHA-256 of the canonical JSON of ``obj``."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -84,33 +69,21 @@ class Representation:
         return {"label": self.label, "type": self.type, "key": self.key, "dim": self.dim, "source": self.source}
 
 
-def load_encoder(path: str | os.PathLike, label: str | None = None) -> Representation:
-    """Load an FXencoder checkpoint (ours or official) as a representation.
+def encoder_representation(path: str | os.PathLike, label: str | None = None) -> Representation:
+    """An FXencoder checkpoint (any layout :mod:`mixfx.models.loading` reads) as a representation.
 
     The label is ``label``, else the checkpoint's ``extra["label"]`` (set by ``mixfx train-encoder``),
-    else the file name without suffix.
+    else the file name without suffix; the cache key is ``"encoder:" +`` the file's SHA-256.
 
     Raises:
-        MixevalError / MixfxError: missing, unreadable or corrupt file, a MixFXcloner checkpoint, or
-            weights that do not fit the stored architecture (one line each).
+        MixfxError: missing, unreadable or corrupt file, a MixFXcloner checkpoint, or weights that
+            do not fit the stored architecture (one line each).
     """
     path = Path(path)
-    obj = torch_load(path, map_location="cpu")
-    meta_label = None
-    if is_model_checkpoint(obj):
-        ckpt = checkpoint_from_object(obj, path)
-        if ckpt.kind != "fxencoder":
-            raise MixevalError(f"{path}: a {ckpt.kind} checkpoint; expected an FXencoder")
-        model = model_from_checkpoint(ckpt, path)
-        extra = ckpt.extra if isinstance(ckpt.extra, dict) else {}
-        meta_label = extra.get("label") if isinstance(extra.get("label"), str) else None
-    else:
-        del obj
-        model = load_model(path, kind="fxencoder")
-    if not isinstance(model, FXEncoder):
-        raise MixevalError(f"{path}: expected FXencoder weights")
-    return Representation(label or meta_label or path.stem, "encoder", "encoder:" + file_sha256(path),
-                          model.dim, model.eval(), str(path))
+    loaded = load_model_and_metadata(path, kind="fxencoder")
+    model = cast(FXEncoder, loaded.model)
+    return Representation(label or loaded.label or path.stem, "encoder", "encoder:" + file_sha256(path),
+                          model.dim, model, str(path))
 
 
 def baseline_representations(
@@ -130,11 +103,11 @@ def baseline_representations(
             cfg = encoder_config or FXEncoderConfig.paper()
             model = random_encoder(cfg, seed=random_seed)
             out.append(Representation("random-init FXencoder", "random",
-                                      "random:" + digest({"config": cfg.to_dict(), "seed": random_seed}), model.dim, model,
+                                      "random:" + json_sha256({"config": cfg.to_dict(), "seed": random_seed}), model.dim, model,
                                       f"FXEncoder({cfg.channels[-1]}-d), seed {random_seed}"))
         elif name == "mfcc":
             feats = HandcraftedFeatures(sample_rate)
-            out.append(Representation("hand-crafted features", "handcrafted", "handcrafted:" + digest(feats.settings()),
+            out.append(Representation("hand-crafted features", "handcrafted", "handcrafted:" + json_sha256(feats.settings()),
                                       feats.dim, feats, "MFCC/spectral/band/dynamics/loudness/stereo statistics"))
         else:
             raise MixevalError(f"baseline: unknown {name!r}; expected one of {', '.join(BASELINES)}")
@@ -225,11 +198,11 @@ def build_representations(
     """
     if len(labels) > len(encoders):
         raise MixevalError(f"got {len(labels)} labels for {len(encoders)} encoders")
-    reps = [load_encoder(p, labels[i] if i < len(labels) else None) for i, p in enumerate(encoders)]
+    reps = [encoder_representation(p, labels[i] if i < len(labels) else None) for i, p in enumerate(encoders)]
     first = reps[0].module.config if reps else None
     reps += baseline_representations(baselines, sample_rate=sample_rate, encoder_config=first, random_seed=random_seed)
     dim = noise_dim or (reps[0].dim if reps else 2048)
-    reps.append(Representation("pure noise", "noise", "noise:" + digest({"dim": dim}), dim, None, "N(0, 1), independent of the audio"))
+    reps.append(Representation("pure noise", "noise", "noise:" + json_sha256({"dim": dim}), dim, None, "N(0, 1), independent of the audio"))
     if ideal:
         reps.append(Representation("ideal (codes = factors)", "ideal", "ideal", 0, None, "the factor matrix itself"))
     seen: dict[str, int] = {}
@@ -238,19 +211,6 @@ def build_representations(
         if seen[r.label] > 1:
             r.label = f"{r.label} ({seen[r.label]})"
     return reps
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; checks that a requested CUDA device exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise MixevalError(f"device: {name!r} is not a torch device ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise MixevalError(f"device: {name!r} requested but CUDA is not available")
-    return dev
 
 
 class ProgressBars:

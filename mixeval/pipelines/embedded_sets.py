@@ -28,11 +28,13 @@ from mixeval.evalset import (
     render_items, sample_item_set,
 )
 from mixeval.pipelines.disentangle_embed import (
-    BASELINES, Cache, ProgressBars, Representation, build_representations, digest, embed_batch, resolve_device,
+    BASELINES, Cache, ProgressBars, Representation, build_representations, embed_batch,
 )
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
+from mixfx.io.hashing import json_sha256
+from mixfx.models.loading import resolve_device
 from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 
 logger = logging.getLogger(__name__)
@@ -229,12 +231,12 @@ def embed_item_sets(
     normalized = is_fx_normalized(data)
     if not normalized:
         notes.append(f"{data} is not FX-normalized (no {NORMALIZATION_RECORD}); the paper evaluates on the FX-normalized test split")
-    fingerprint = digest({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
+    fingerprint = json_sha256({"data": dataset_fingerprint(dataset), "chain": chain_fingerprint(chain)})
     cache = Cache(cache_dir)
     plans: dict[int, list[Segment]] = {}
     plan_keys = {}
     for seed in range(st.seeds):
-        plan_keys[seed] = digest({"fp": fingerprint, "seed": seed, **{k: getattr(ev, k) for k in _PLAN_FIELDS}})
+        plan_keys[seed] = json_sha256({"fp": fingerprint, "seed": seed, **{k: getattr(ev, k) for k in _PLAN_FIELDS}})
         cached = cache.load_json("plans", plan_keys[seed])
         plans[seed] = [Segment(*s) for s in cached] if cached else plan_segments(dataset, ev, seed)
     for seed in range(st.seeds):  # written only once every seed has a plan

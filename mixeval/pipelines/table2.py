@@ -147,7 +147,7 @@ def _load_rows(models: Sequence[ModelSpec], device):
 
 
 def _load_evaluator(path: Path | None, loaded, device):
-    from mixeval.pipelines.disentangle_embed import load_encoder
+    from mixfx.models.loading import load_encoder
 
     if path is None:
         if not loaded:
@@ -155,8 +155,7 @@ def _load_evaluator(path: Path | None, loaded, device):
         return loaded[0][1], f"the encoder of --model {loaded[0][0].label} ({loaded[0][0].encoder})"
     if not Path(path).is_file():
         raise MixevalError(f"--evaluator {path}: no such file")
-    rep = load_encoder(path)
-    return rep.module.to(device).eval(), str(path)
+    return load_encoder(path, map_location=device), str(path)
 
 
 # ----------------------------------------------------------------------------------------- work
@@ -263,10 +262,12 @@ def run_table2(
     Raises:
         MixevalError / MixfxError: any bad input, before work starts (one line each).
     """
-    from mixeval.pipelines.disentangle_embed import ProgressBars, file_sha256, resolve_device
+    from mixeval.pipelines.disentangle_embed import ProgressBars
     from mixfx.data.musdb import MultitrackSegments
     from mixfx.fx.chain import FXManipulator
     from mixfx.fx.ir import load_ir_folder
+    from mixfx.io.hashing import file_sha256
+    from mixfx.models.loading import resolve_device
     from mixfx.models.style_transfer import StyleTransfer, normalization_rng
     from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 

@@ -35,7 +35,7 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import torch_load
 from mixfx.models.apply import apply_in_windows
-from mixfx.models.official import strip_prefixes
+from mixfx.models.loading import find_state_dict, load_state_dict_strict
 
 log = logging.getLogger(__name__)
 
@@ -225,27 +225,13 @@ def load_separator(
         >>> stems = sep.separate(load_audio("song.wav"))          # doctest: +SKIP
     """
     obj: Any = torch_load(path, map_location="cpu", allow_pickle=allow_pickle)
-    if isinstance(obj, dict):
-        for key in ("model", "state_dict"):
-            if isinstance(obj.get(key), dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    state_dict = find_state_dict(obj)
+    if state_dict is None:
         raise MixfxError(f"{path}: expected a torchaudio HDemucs state_dict (a dict of tensors), got {type(obj).__name__}")
-    state_dict = strip_prefixes(dict(obj))
     config = infer_config(state_dict, sources, path)
     model = build_hdemucs(config)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
-    if missing or unexpected or mismatched:
-        example = (missing or unexpected or mismatched)[0]
-        raise MixfxError(
-            f"{path}: weights do not fit HDemucs(channels={config.channels}, depth={config.depth}, nfft={config.nfft}): "
-            f"{len(missing)} missing, {len(unexpected)} unexpected, {len(mismatched)} mismatched keys (e.g. {example})"
-        )
-    model.load_state_dict(state_dict, strict=True)
+    load_state_dict_strict(model, state_dict, path, model_name=f"HDemucs(channels={config.channels}, "
+                           f"depth={config.depth}, nfft={config.nfft})")
     device = torch.device(device) if device is not None else torch.device("cpu")
     model = model.to(device).eval()
     log.info("loaded HDemucs separator %s (channels %d, depth %d, sources %s)", path, config.channels, config.depth,
