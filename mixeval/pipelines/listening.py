@@ -26,6 +26,7 @@ from mixeval.listening.waet import WaetSetup, assert_valid_test, build_test_xml,
 from mixeval.plots.violin import save_figure, violin_figure
 from mixeval.tables.render import to_markdown, write_table
 from mixfx.io.atomic import atomic_dir, atomic_write
+from mixfx.io.paths import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,12 @@ def make_listening_test(
     Raises:
         MixevalError: invalid spec, missing or silent audio, an existing ``out_dir`` without
             ``overwrite``, or a failed check.
+        MixfxError: ``out_dir`` is a file, lies under a file, cannot be written or lies inside
+            the pre-rendered folder (checked before any audio is read).
     """
     spec = spec.validate()
     out = Path(out_dir) if out_dir is not None else Path("listening_test") / spec.name
+    check_output_dir(out, option="--out", inputs=[spec.prerendered] if spec.prerendered is not None else [])
     if out.exists() and not overwrite:
         raise MixevalError(f"{out}: already exists; pass --force to replace it (a new test gets new blinded ids)")
     if waet_dir is not None and not (Path(waet_dir) / "xml" / "test-schema.xsd").is_file():
@@ -148,8 +152,11 @@ def analyze_listening(
     Raises:
         MixevalError: any bad input (see :func:`load_results`, :func:`read_manifest`,
             :func:`unblind`, :func:`normalize_scale`).
+        MixfxError: ``out_dir`` is a file, lies under a file or cannot be written (checked
+            before the results are read).
     """
     options = options.validate()
+    out = check_output_dir(out_dir, option="--out")
     result = load_results(results, axis=axis, include_partial=include_partial)
     man = read_manifest(manifest) if manifest is not None else None
     ratings, notes = unblind(result, man)
@@ -162,7 +169,6 @@ def analyze_listening(
     analysis = analyze_ratings(ratings, dataclasses.replace(options, order=order), expected_pages=expected)
     analysis.scale = top
     analysis.notes = result.notes + notes + analysis.notes
-    out = Path(out_dir)
     files: list[Path] = []
     files += write_table(analysis.ratings, out / "ratings", formats=("csv",)).values()
     desc = analysis.descriptives
