@@ -31,19 +31,19 @@ STEMS = ("drums", "bass", "other", "vocals")
 AS_ROOT = os.geteuid() == 0  # root ignores permission bits: "unwritable" is then a path under a file
 
 
-def _wav(path: Path, seconds: float = 1.0, *, seed: int = 0, silent: bool = False) -> Path:
+def write_noise(path: Path, seconds: float = 1.0, *, seed: int = 0, silent: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     x = np.zeros((int(seconds * SR), 2)) if silent else 0.1 * np.random.default_rng(seed).standard_normal((int(seconds * SR), 2))
     sf.write(path, x.astype(np.float32), SR, subtype="PCM_16")
     return path
 
 
-def _dataset(root: Path, *, silent: tuple[str, str] | None = None, train: bool = True) -> Path:
+def write_dataset(root: Path, *, silent: tuple[str, str] | None = None, train: bool = True) -> Path:
     """MUSDB18-HQ layout: train/s1, train/s2 (validation.txt lists s2), test/t1; ``silent`` = (song, stem) of zeros."""
     songs = (["train/s1", "train/s2"] if train else []) + ["test/t1"]
     for i, song in enumerate(songs):
         for k, stem in enumerate((*STEMS, "mixture")):
-            _wav(root / song / f"{stem}.wav", 2.0, seed=10 * i + k, silent=(song.split("/")[1], stem) == silent)
+            write_noise(root / song / f"{stem}.wav", 2.0, seed=10 * i + k, silent=(song.split("/")[1], stem) == silent)
     (root / "validation.txt").write_text("s2\n")
     return root
 
@@ -67,7 +67,7 @@ def _prerendered(root: Path) -> Path:
     for s in range(2):
         for f, folder in enumerate(("input", "reference", "sysA")):
             for k, stem in enumerate(STEMS):
-                _wav(root / folder / f"song{s}" / f"{stem}.wav", 1.5, seed=100 * s + 10 * f + k)
+                write_noise(root / folder / f"song{s}" / f"{stem}.wav", 1.5, seed=100 * s + 10 * f + k)
     return root
 
 
@@ -77,9 +77,11 @@ def _sandbox(root: Path) -> dict[str, Path]:
     from mixfx.models.encoder import FXEncoder, FXEncoderConfig
 
     p = {"root": root}
-    p["data"] = _dataset(root / "data")
-    p["silent"] = _dataset(root / "silent", silent=("s2", "vocals"))
-    p["notrain"] = _dataset(root / "notrain", train=False)
+    p["data"] = write_dataset(root / "data")
+    p["silent"] = write_dataset(root / "silent", silent=("s2", "vocals"))
+    p["notrain"] = write_dataset(root / "notrain", train=False)
+    p["nobass"] = write_dataset(root / "nobass")
+    (p["nobass"] / "train" / "s1" / "bass.wav").unlink()
     for name in ("empty", "irs", "folder"):
         p[name] = root / name
         p[name].mkdir()
@@ -91,9 +93,9 @@ def _sandbox(root: Path) -> dict[str, Path]:
         p["unwritable"] = root / "readonly"
         p["unwritable"].mkdir()
         p["unwritable"].chmod(0o555)
-    p["x"] = _wav(root / "x.wav")
-    p["ax"], p["bx"] = _wav(root / "a" / "x.wav", seed=1), _wav(root / "b" / "x.wav", seed=2)
-    full = _wav(root / "full.wav").read_bytes()
+    p["x"] = write_noise(root / "x.wav")
+    p["ax"], p["bx"] = write_noise(root / "a" / "x.wav", seed=1), write_noise(root / "b" / "x.wav", seed=2)
+    full = write_noise(root / "full.wav").read_bytes()
     p["cut"] = root / "cut.wav"
     p["cut"].write_bytes(full[:full.index(b"data") + 8 + 16])  # the header and 4 stereo 16-bit frames of a 1 s file
     p["enc"] = save_model_checkpoint(root / "enc.pt", FXEncoder(FXEncoderConfig.tiny()))
@@ -142,10 +144,12 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, str, list[str], str]]:
         ("cloner_batch_0", "mixfx", [*cloner, "--batch", "0"], "batch"),
         ("cloner_steps_negative", "mixfx", [*cloner, "--steps", "-1"], "steps"),
         ("manipulate_variants_0", "mixfx", ["manipulate", str(p["x"]), "-o", str(p["root"] / "m"), "--variants", "0"], "--variants"),
+        ("manipulate_variants_negative", "mixfx", ["manipulate", str(p["x"]), "-o", str(p["root"] / "m"), "-k", "-2"], "--variants"),
         ("reproduce_songs_negative", "mixeval", ["reproduce", str(p["root"] / "rp"), "--songs", "-1"], "songs"),
         # datasets and inputs: refused before a run folder (or any output) exists
         ("encoder_empty_dataset", "mixfx", [enc_run[0], str(p["empty"]), *enc_run[1:]], str(p["empty"])),
         ("encoder_no_train_folder", "mixfx", [enc_run[0], str(p["notrain"]), *enc_run[1:]], "no train/ folder"),
+        ("encoder_missing_stem", "mixfx", [enc_run[0], str(p["nobass"]), *enc_run[1:]], f"{p['nobass'] / 'train' / 's1'}: missing bass.wav"),
         ("encoder_bad_ir_dir", "mixfx", [enc_run[0], data, *enc_run[1:], "--ir-dir", str(p["irs"])], str(p["irs"])),
         ("encoder_silent_stem", "mixfx", [enc_run[0], str(p["silent"]), *enc_run[1:]],
          f"{p['silent'] / 'train' / 's2' / 'vocals.wav'}: silent vocals stem"),
@@ -155,7 +159,11 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, str, list[str], str]]:
         ("manipulate_same_names", "mixfx", ["manipulate", str(p["ax"]), str(p["bx"]), "-o", str(p["root"] / "m")], "share the name 'x'"),
         ("manipulate_truncated_wav", "mixfx", ["manipulate", str(p["cut"]), "-o", str(p["root"] / "m")], f"{p['cut']}: truncated WAV"),
         ("transfer_missing_separator_weights", "mixfx",
-         ["transfer", "-i", str(p["x"]), "-r", str(p["x"]), "-o", str(p["root"] / "tr"), "-e", enc, "-c", enc], "--separator-weights"),
+         ["transfer", "-i", str(p["x"]), "-r", str(p["x"]), "-o", str(p["root"] / "tr"), "-e", enc, "-c", str(p["root"] / "nope.pt")],
+         f"{p['x']}: is a mixture: pass --separator-weights"),
+        ("transfer_separator_weights_not_found", "mixfx",
+         ["transfer", "-i", str(p["x"]), "-r", str(p["x"]), "-o", str(p["root"] / "tr"), "-e", enc, "-c", enc,
+          "--separator-weights", str(p["root"] / "nope.pt")], f"{p['root'] / 'nope.pt'}: separator weights not found"),
         ("analyze_mixed_scales", "mixeval", ["analyze", str(p["mixed"]), "--manifest", str(p["manifest"]), "-o", str(p["root"] / "rep")],
          "rating 7.5 (participant p1, page q1)"),
     ]
@@ -212,7 +220,15 @@ def test_the_batch_ran_the_code_under_test(batch):
         assert Path(module).resolve() == REPO / prog / "cli.py"
 
 
-@pytest.mark.parametrize("case", [c[0] for c in _cases(_NAMES_ONLY)])
+# bad inputs that still print more than their error, in code this test's owner does not change
+KNOWN_GAPS = {
+    "transfer_separator_weights_not_found": "mixfx/pipelines/transfer.py logs the 'no FX normalization features' "
+                                            "warning before it checks the separator weights and checkpoints",
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c[0], marks=pytest.mark.xfail(reason=KNOWN_GAPS[c[0]], strict=True))
+                                  if c[0] in KNOWN_GAPS else c[0] for c in _cases(_NAMES_ONLY)])
 def test_bad_input_is_one_line_exit_1_and_writes_nothing(batch, case):
     p, out = batch
     needle = {c[0]: c[3] for c in _cases(p)}[case]
