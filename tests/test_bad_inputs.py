@@ -48,7 +48,7 @@ def write_dataset(root: Path, *, silent: tuple[str, str] | None = None, train: b
     return root
 
 
-def _ratings(path: Path, rating) -> Path:
+def write_ratings(path: Path, rating) -> Path:
     """Long-format ratings of 4 participants x 2 pages x 3 conditions (``rating(participant, page, condition)``)."""
     rows = [dict(participant=f"p{p}", page=f"q{q}", element=f"q{q}-{c}x", rating=rating(p, q, j))
             for p in range(4) for q in range(2) for j, c in enumerate("abc")]
@@ -56,7 +56,7 @@ def _ratings(path: Path, rating) -> Path:
     return path
 
 
-def _manifest(path: Path) -> Path:
+def write_listening_manifest(path: Path) -> Path:
     rows = [dict(element_id=f"q{q}-{c}x", page_id=f"q{q}", question_type="multitrack", stem="mixture", condition=c, role="stimulus")
             for q in range(2) for c in "abc"]
     pd.DataFrame(rows).to_csv(path, index=False)
@@ -102,9 +102,9 @@ def _sandbox(root: Path) -> dict[str, Path]:
     p["wrongkind"] = root / "wrongkind"
     (p["wrongkind"] / "checkpoints").mkdir(parents=True)
     shutil.copy(p["enc"], p["wrongkind"] / "checkpoints" / "last.pt")  # an FXencoder where a cloner run is resumed
-    p["ok"] = _ratings(root / "ok.csv", lambda pp, q, j: round(0.2 + 0.3 * j + 0.01 * pp + 0.02 * q, 3))
-    p["mixed"] = _ratings(root / "mixed.csv", lambda pp, q, j: 7.5 if (pp, q, j) == (1, 1, 2) else round(0.2 + 0.3 * j, 3))
-    p["manifest"] = _manifest(root / "manifest.csv")
+    p["ok"] = write_ratings(root / "ok.csv", lambda pp, q, j: round(0.2 + 0.3 * j + 0.01 * pp + 0.02 * q, 3))
+    p["mixed"] = write_ratings(root / "mixed.csv", lambda pp, q, j: 7.5 if (pp, q, j) == (1, 1, 2) else round(0.2 + 0.3 * j, 3))
+    p["manifest"] = write_listening_manifest(root / "manifest.csv")
     p["pre"] = _prerendered(root / "pre")
     return p
 

@@ -193,3 +193,23 @@ def test_pipeline_functions_check_their_output_before_reading_inputs(tmp_path):
     with pytest.raises(MixfxError, match="afile: --out exists and is not a folder"):
         make_listening_test(spec, afile)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_analyze_publishes_every_file_or_none(tmp_path, monkeypatch):
+    import mixeval.pipelines.listening as listening
+    from test_bad_inputs import write_listening_manifest, write_ratings
+
+    ratings = write_ratings(tmp_path / "r.csv", lambda p, q, j: 0.2 + 0.3 * j)
+    man = write_listening_manifest(tmp_path / "m.csv")
+
+    def failing_plot(*args, **kwargs):
+        raise RuntimeError("the plot failed after the tables were written")
+
+    monkeypatch.setattr(listening, "violin_figure", failing_plot)
+    with pytest.raises(RuntimeError, match="plot failed"):
+        listening.analyze_listening(ratings, manifest=man, out_dir=tmp_path / "rep")
+    assert list((tmp_path / "rep").rglob("*")) == []
+    monkeypatch.undo()
+    res = listening.analyze_listening(ratings, manifest=man, out_dir=tmp_path / "rep")
+    assert {p.name for p in res.files} == {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"ratings.csv", "pairwise.csv", "summary.md", "violin.png"} <= {p.name for p in res.files}
