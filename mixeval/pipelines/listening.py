@@ -172,8 +172,14 @@ def analyze_listening(
     analysis.scale = top
     analysis.notes = result.notes + notes + analysis.notes
     summary = _summary(analysis, result, results, options)
-    with staged_outputs(out, prefix=".analyze.") as staged:  # every file or none of them
-        _write_analysis(staged.folder, analysis, result, summary, plots)
+    new_folder = not out.exists()
+    try:
+        with staged_outputs(out, prefix=".analyze.") as staged:  # every file or none of them
+            _write_analysis(staged.folder, analysis, result, summary, plots)
+    except BaseException:
+        if new_folder and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     files = staged.files
     return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
 

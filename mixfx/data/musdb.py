@@ -104,7 +104,7 @@ def check_stems_drawable(songs: list[Song], stems: tuple[str, ...], split: str) 
     When that holds for every song of the split, no segment of that stem can ever be drawn (a
     trainer would fail at its first batch or validation): :class:`MixfxError` naming the file.
     When it holds for some songs only, those songs are skipped for that stem, as any silent
-    stretch is (MUSDB18 has instrumental songs), and one warning names the files.
+    stretch is (a song may be instrumental), and one warning names the files.
 
     Raises:
         MixfxError: a stem silent in every song, or an unreadable stem file.
