@@ -85,7 +85,6 @@ def synth_dataset(
     """Render the built-in synthetic multitrack dataset (General-MIDI arrangements, no download)."""
     from mixfx.data.synth import make_synth_dataset
 
-    _run(check_output_dir, out, option="OUT")
     bar = Progress("synth", total=songs * seconds, unit="s")
     path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=bar)
     bar.close()
@@ -139,7 +138,6 @@ def manipulate(
     """Apply random FXmanipulator configurations to audio files and write their parameters."""
     from mixfx.pipelines.manipulate import manipulate_files
 
-    _run(check_output_dir, out, option="--out")
     path = _run(manipulate_files, inputs, out, seed=seed, variants=variants, stem=stem, single_fx=single_fx,
                 same_config=same_config, ir_dir=ir_dir)
     typer.echo(str(path))

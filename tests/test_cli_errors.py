@@ -1,10 +1,11 @@
-"""Bad input to the ``mixfx`` commands: one stderr line, exit 1, nothing written (issue 11, first classes)."""
+"""Bad input (issue 11) in process: one stderr line, exit 1, nothing written; the checks behind it in the data and pipeline layers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from mixfx.cli import app
@@ -138,3 +139,77 @@ def test_reproduce_refuses_bad_sizes_before_creating_its_folder(tmp_path):
         res = runner.invoke(mixeval_app, ["reproduce", str(tmp_path / "out"), *args])
         _one_line_error(res, "")
         assert not (tmp_path / "out").exists(), args
+
+
+def test_digital_silence_is_every_sample_zero(tmp_path):
+    from mixfx.io.audio import is_digital_silence
+
+    x = np.zeros((100_000, 2), dtype=np.float32)  # longer than one 65536-frame block
+    sf.write(tmp_path / "zeros.wav", x, 44100, subtype="FLOAT")
+    x[-1, 1] = 1e-6  # one quiet sample in the last frame, second block
+    sf.write(tmp_path / "last.wav", x, 44100, subtype="FLOAT")
+    for name, silent in (("zeros.wav", True), ("last.wav", False)):
+        assert (not np.any(sf.read(tmp_path / name)[0])) == silent  # the reference: every sample read at once
+        assert is_digital_silence(tmp_path / name, block_frames=1 << 16) == silent
+
+
+def test_a_stem_silent_in_every_song_of_a_split_is_refused_when_the_data_is_built(tmp_path, caplog):
+    from test_bad_inputs import write_dataset, write_noise
+
+    from mixfx.data.musdb import MultitrackSegments
+
+    root = write_dataset(tmp_path / "d", silent=("s2", "vocals"))  # s2 is the only validation song
+    with pytest.raises(MixfxError, match=r"s2/vocals.wav: silent vocals stem .* split 'valid'"):
+        MultitrackSegments(root, "valid")
+    assert len(MultitrackSegments(root, "valid", silence_threshold_db=None).songs) == 1  # used as it is
+    write_noise(root / "train" / "s3" / "vocals.wav", 2.0, silent=True)  # a second train song with silent vocals ...
+    for stem in ("drums", "bass", "other", "mixture"):
+        write_noise(root / "train" / "s3" / f"{stem}.wav", 2.0, seed=7)
+    with caplog.at_level("WARNING", logger="mixfx.data.musdb"):
+        data = MultitrackSegments(root, "train")  # ... next to s1, whose vocals sound: only a warning
+    assert "s3/vocals.wav" in caplog.text and "1 of 2 song(s)" in caplog.text
+    g = torch.Generator().manual_seed(0)
+    songs = {data.sample("vocals", 22050, generator=g)[1] for _ in range(20)}
+    assert [data.songs[s].name for s in songs] == ["s1"]
+
+
+def test_pipeline_functions_check_their_output_before_reading_inputs(tmp_path):
+    """The Python API refuses a bad output path first: the inputs below do not even exist."""
+    from mixeval.listening.spec import ConditionSpec, ListeningTestSpec
+    from mixeval.pipelines.listening import analyze_listening, make_listening_test
+    from mixfx.data.synth import make_synth_dataset
+    from mixfx.pipelines.manipulate import manipulate_files
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    missing = tmp_path / "missing"
+    with pytest.raises(MixfxError, match="afile/set: output folder lies under .*afile, which is a file"):
+        make_synth_dataset(afile / "set", songs=3, seconds=2, seed=0)
+    with pytest.raises(MixfxError, match="afile: output folder exists and is not a folder"):
+        manipulate_files([missing / "x.wav"], afile, seed=0)
+    with pytest.raises(MixfxError, match="afile: --out exists and is not a folder"):
+        analyze_listening(missing / "results.csv", out_dir=afile)
+    spec = ListeningTestSpec(conditions=(ConditionSpec("a"), ConditionSpec("anchor", source="anchor")), prerendered=missing)
+    with pytest.raises(MixfxError, match="afile: --out exists and is not a folder"):
+        make_listening_test(spec, afile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_analyze_publishes_every_file_or_none(tmp_path, monkeypatch):
+    import mixeval.pipelines.listening as listening
+    from test_bad_inputs import write_listening_manifest, write_ratings
+
+    ratings = write_ratings(tmp_path / "r.csv", lambda p, q, j: 0.2 + 0.3 * j)
+    man = write_listening_manifest(tmp_path / "m.csv")
+
+    def failing_plot(*args, **kwargs):
+        raise RuntimeError("the plot failed after the tables were written")
+
+    monkeypatch.setattr(listening, "violin_figure", failing_plot)
+    with pytest.raises(RuntimeError, match="plot failed"):
+        listening.analyze_listening(ratings, manifest=man, out_dir=tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()
+    monkeypatch.undo()
+    res = listening.analyze_listening(ratings, manifest=man, out_dir=tmp_path / "rep")
+    assert {p.name for p in res.files} == {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"ratings.csv", "pairwise.csv", "summary.md", "violin.png"} <= {p.name for p in res.files}

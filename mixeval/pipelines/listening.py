@@ -23,9 +23,11 @@ from mixeval.listening.readme import experimenter_readme
 from mixeval.listening.results import ResultSet, load_results
 from mixeval.listening.spec import ListeningTestSpec
 from mixeval.listening.waet import WaetSetup, assert_valid_test, build_test_xml, validate_xsd
+from mixeval.outputs import staged_outputs
 from mixeval.plots.violin import save_figure, violin_figure
 from mixeval.tables.render import to_markdown, write_table
 from mixfx.io.atomic import atomic_dir, atomic_write
+from mixfx.io.paths import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +79,12 @@ def make_listening_test(
     Raises:
         MixevalError: invalid spec, missing or silent audio, an existing ``out_dir`` without
             ``overwrite``, or a failed check.
+        MixfxError: ``out_dir`` is a file, lies under a file, cannot be written or lies inside
+            the pre-rendered folder (checked before any audio is read).
     """
     spec = spec.validate()
     out = Path(out_dir) if out_dir is not None else Path("listening_test") / spec.name
+    check_output_dir(out, option="--out", inputs=[spec.prerendered] if spec.prerendered is not None else [])
     if out.exists() and not overwrite:
         raise MixevalError(f"{out}: already exists; pass --force to replace it (a new test gets new blinded ids)")
     if waet_dir is not None and not (Path(waet_dir) / "xml" / "test-schema.xsd").is_file():
@@ -139,7 +144,8 @@ def analyze_listening(
     Writes into ``out_dir``: ``ratings.csv`` (un-blinded long table), ``descriptives``,
     ``pairwise`` (condition ids in ``a``/``b``, display labels in ``a_label``/``b_label``), ``omnibus`` and ``participants`` tables (``.csv``/``.md``/``.tex``),
     ``violin.{png,pdf}`` (one panel per question type, like Fig. 3), ``violin_stems.{png,pdf}``
-    (per instrument, when several) and ``summary.md``.
+    (per instrument, when several) and ``summary.md``. They are staged and published together
+    (:func:`mixeval.outputs.staged_outputs`): a failure while writing leaves ``out_dir`` as it was.
 
     ``include_partial`` keeps WAET sessions saved with ``state="update"`` (every page may be
     rated, but the tab was closed before the final survey) with their complete pages; the
@@ -148,8 +154,11 @@ def analyze_listening(
     Raises:
         MixevalError: any bad input (see :func:`load_results`, :func:`read_manifest`,
             :func:`unblind`, :func:`normalize_scale`).
+        MixfxError: ``out_dir`` is a file, lies under a file or cannot be written (checked
+            before the results are read).
     """
     options = options.validate()
+    out = check_output_dir(out_dir, option="--out")
     result = load_results(results, axis=axis, include_partial=include_partial)
     man = read_manifest(manifest) if manifest is not None else None
     ratings, notes = unblind(result, man)
@@ -162,25 +171,34 @@ def analyze_listening(
     analysis = analyze_ratings(ratings, dataclasses.replace(options, order=order), expected_pages=expected)
     analysis.scale = top
     analysis.notes = result.notes + notes + analysis.notes
-    out = Path(out_dir)
-    files: list[Path] = []
-    files += write_table(analysis.ratings, out / "ratings", formats=("csv",)).values()
-    desc = analysis.descriptives
-    files += write_table(desc, out / "descriptives", bold_best={"mean": "max", "median": "max"}, best_within="group",
-                         caption="Listening test: ratings per condition", label="tab:listening").values()
+    summary = _summary(analysis, result, results, options)
+    new_folder = not out.exists()
+    try:
+        with staged_outputs(out, prefix=".analyze.") as staged:  # every file or none of them
+            _write_analysis(staged.folder, analysis, result, summary, plots)
+    except BaseException:
+        if new_folder and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    files = staged.files
+    return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
+
+
+def _write_analysis(out: Path, analysis: Analysis, result: ResultSet, summary: str, plots: bool) -> None:
+    """The tables, figures and summary of :func:`analyze_listening`, written into ``out``."""
+    write_table(analysis.ratings, out / "ratings", formats=("csv",))
+    write_table(analysis.descriptives, out / "descriptives", bold_best={"mean": "max", "median": "max"}, best_within="group",
+                caption="Listening test: ratings per condition", label="tab:listening")
     pw = _with_labels(analysis.pairwise, analysis.labels)
-    files += write_table(pw, out / "pairwise", float_format=_float_format(pw),
-                         caption="Post-hoc paired t-tests with Bonferroni correction", label="tab:listening-posthoc").values()
-    files += write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus)).values()
-    files += write_table(_participants_table(analysis, result), out / "participants", formats=("csv", "md")).values()
+    write_table(pw, out / "pairwise", float_format=_float_format(pw),
+                caption="Post-hoc paired t-tests with Bonferroni correction", label="tab:listening-posthoc")
+    write_table(analysis.omnibus, out / "omnibus", float_format=_float_format(analysis.omnibus))
+    write_table(_participants_table(analysis, result), out / "participants", formats=("csv", "md"))
     if plots:
         for name, panels in violin_panels(analysis).items():
-            files += save_figure(violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels), out / name)
-    summary = _summary(analysis, result, results, options)
+            save_figure(violin_figure(analysis.ratings, panels, analysis.conditions, labels=analysis.labels), out / name)
     with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
         f.write(summary)
-    files.append(out / "summary.md")
-    return AnalyzeResult(analysis=analysis, results=result, files=files, summary=summary)
 
 
 def violin_panels(analysis: Analysis) -> dict[str, list[tuple[str, pd.Series]]]:

@@ -9,7 +9,9 @@ the official validation names (e.g. the built-in synthetic set) lists its valida
 Silence removal: every stem gets a frame-level activity map (RMS per 0.1 s frame above
 ``silence_threshold_db``); segments are drawn only where the stem is active over at least
 ``min_active`` of the segment, the equivalent of sampling from the official silence-trimmed,
-concatenated stems without rewriting the dataset.
+concatenated stems without rewriting the dataset. A stem that is digital silence in every song of
+a split can never be drawn, so :class:`MultitrackSegments` refuses it when it is built (before a
+trainer creates its run folder); see :func:`check_stems_drawable`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
-from mixfx.io.audio import audio_info, load_audio
+from mixfx.io.audio import audio_info, is_digital_silence, load_audio
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,6 @@ MUSDB_VALIDATION = (
     "Traffic Experiment - Sirens",
 )
 SPLITS = ("train", "valid", "test", "train+valid")
-SEGMENT_SECONDS = (5.9, 11.8)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,29 @@ def list_songs(root: str | os.PathLike, split: str, *, stems: tuple[str, ...] = 
     return songs
 
 
+def check_stems_drawable(songs: list[Song], stems: tuple[str, ...], split: str) -> None:
+    """Refuse a stem that is digital silence (all samples zero) in every song of a split.
+
+    Rule: segments are drawn only where a stem is active, so a stem file of zeros is never drawn.
+    When that holds for every song of the split, no segment of that stem can ever be drawn (a
+    trainer would fail at its first batch or validation): :class:`MixfxError` naming the file.
+    When it holds for some songs only, those songs are skipped for that stem, as any silent
+    stretch is (a song may be instrumental), and one warning names the files.
+
+    Raises:
+        MixfxError: a stem silent in every song, or an unreadable stem file.
+    """
+    for stem in stems:
+        silent = [s.stem_path(stem) for s in songs if is_digital_silence(s.stem_path(stem))]
+        if silent and len(silent) == len(songs):
+            others = f" (as in the {len(silent) - 1} other song(s))" if len(silent) > 1 else ""
+            raise MixfxError(f"{silent[0]}: silent {stem} stem (all samples are zero){others}; split {split!r} "
+                             f"has no {stem} audio to draw segments from")
+        if silent:
+            logger.warning("silent %s stem (never drawn) in %d of %d song(s) of split %r: %s", stem, len(silent),
+                           len(songs), split, ", ".join(str(p) for p in silent))
+
+
 def frame_activity(x: torch.Tensor, sample_rate: int, *, frame_seconds: float = 0.1, threshold_db: float = -60.0) -> np.ndarray:
     """Boolean activity per frame: RMS (both channels) above ``threshold_db`` dBFS. ``x`` is ``(2, T)``."""
     hop = max(1, int(frame_seconds * sample_rate))
@@ -130,6 +154,10 @@ class MultitrackSegments:
         min_active: share of a segment's frames that must be active.
         sample_rate: working rate; files at other rates are resampled on read.
 
+    Raises:
+        MixfxError: at construction, a bad dataset or split (:func:`list_songs`) or, with silence
+            removal, a stem that is silent in every song of the split (:func:`check_stems_drawable`).
+
     Example:
         >>> data = MultitrackSegments("synth", "train")  # doctest: +SKIP
         >>> x = data.sample("vocals", 441000, generator=torch.Generator().manual_seed(0))
@@ -147,6 +175,8 @@ class MultitrackSegments:
 
     def __post_init__(self) -> None:
         self.songs = list_songs(self.root, self.split, stems=self.stems)
+        if self.silence_threshold_db is not None:  # without silence removal every stem is used as it is
+            check_stems_drawable(self.songs, self.stems, self.split)
         self._hop = int(self.frame_seconds * self.sample_rate)
 
     def activity(self, song: int, stem: str) -> np.ndarray:
@@ -215,9 +245,3 @@ class MultitrackSegments:
         start_b = int(pool[int(torch.randint(pool.size, (1,), generator=generator))])
         return a, self.read(s, stem, start_b, samples), s
 
-
-def random_segment_length(generator: torch.Generator, sample_rate: int = SAMPLE_RATE, seconds=SEGMENT_SECONDS) -> int:
-    """A segment length drawn uniformly from ``seconds`` (the paper's [5.9, 11.8] s), in samples."""
-    lo, hi = seconds
-    u = float(torch.rand(1, generator=generator))
-    return int((lo + (hi - lo) * u) * sample_rate)

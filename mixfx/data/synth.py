@@ -36,6 +36,7 @@ from mixfx.errors import MixfxError
 from mixfx.fx.loudness import integrated_loudness
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import resample
+from mixfx.io.paths import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ def make_synth_dataset(
 
     Raises:
         MixfxError: bad ``songs``, ``seconds``, ``seed``, ``sample_rate``, fractions or
-            ``subtype``; ``out_dir`` is a file, or a non-empty folder without ``overwrite``.
+            ``subtype``; ``out_dir`` is a file, lies under a file or a read-only folder, or is a
+            non-empty folder without ``overwrite``.
 
     Example:
         >>> make_synth_dataset("data/synth", songs=50, seconds=30, seed=0)  # doctest: +SKIP
@@ -267,9 +269,8 @@ def _check_args(out_dir, songs, seconds, seed, sample_rate, test_fraction, valid
             raise MixfxError(f"{name}: must be in [0, 1), got {value!r}")
     if subtype not in SUBTYPES:
         raise MixfxError(f"subtype: must be one of {', '.join(SUBTYPES)}, got {subtype!r}")
+    check_output_dir(out_dir)
     if out_dir.exists():
-        if not out_dir.is_dir():
-            raise MixfxError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()):
             if not overwrite:
                 raise MixfxError(f"{out_dir}: folder exists and is not empty (use --overwrite / overwrite=True to replace it)")

@@ -76,6 +76,26 @@ def _wav_missing_bytes(path: Path) -> int:
     return 0
 
 
+def is_digital_silence(path: str | os.PathLike, *, block_frames: int = 1 << 16) -> bool:
+    """True when every sample of an audio file is exactly zero (read block by block, stopping at the first sound).
+
+    A file with sound near its start costs one block to check, so every stem of a dataset can be
+    checked before a run starts.
+
+    Raises:
+        MixfxError: the file is missing, corrupt or truncated (see :func:`audio_info`).
+    """
+    path = Path(path)
+    audio_info(path)
+    try:
+        for block in sf.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True):
+            if np.any(block):
+                return False
+    except Exception as err:
+        raise MixfxError(f"{path}: cannot decode audio ({_short(err)})") from None
+    return True
+
+
 def load_audio(
     path: str | os.PathLike,
     *,

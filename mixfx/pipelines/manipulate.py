@@ -15,6 +15,7 @@ from mixfx.fx.ir import load_ir_folder
 from mixfx.fx.params import STEM_KINDS
 from mixfx.io.atomic import atomic_write
 from mixfx.io.audio import load_audio, save_audio
+from mixfx.io.paths import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ def manipulate_files(
 
     Returns:
         The output folder.
+
+    Raises:
+        MixfxError: no inputs, ``variants`` < 1, two inputs with the same file name, an unknown
+            stem kind, an output folder that is a file or cannot be written (all before any audio
+            is read), or a bad input file or IR folder (before anything is written).
     """
     if not inputs:
         raise MixfxError("no input files given")
@@ -58,7 +64,7 @@ def manipulate_files(
                          f"{clash[0]!r}: their outputs {clash[0]}_fx*.wav would overwrite each other; rename one")
     if stem not in STEM_KINDS:
         raise MixfxError(f"unknown stem kind {stem!r}; expected one of {', '.join(STEM_KINDS)}")
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, option="output folder")
     bank = load_ir_folder(ir_dir, sample_rate=sample_rate) if ir_dir is not None else None
     chain = FXManipulator(sample_rate=sample_rate, ir_bank=bank)
     audio = [load_audio(p, sample_rate=sample_rate) for p in inputs]
