@@ -236,7 +236,7 @@ class StyleTransfer:
                 idx = batched[g:g + step]
                 tick = None if progress is None else (lambda d, t, o=done, m=len(idx): progress(o + m * d, total))
                 y[idx] = cloner_forward_tiled(self.cloner, rows[idx], conds[idx], tile=tile, device=self.device,
-                                              progress=tick).to(y)
+                                              progress=tick)  # same device and dtype as y
                 done += len(idx) * length
         for k in sorted(set(range(n_rows)) - set(batched)):
             tile = tile_for_memory(self.cloner, 1, self.max_memory)
@@ -245,7 +245,7 @@ class StyleTransfer:
             for a, s, e, b in pieces[k]:
                 part = cloner_forward_tiled(self.cloner, rows[k:k + 1, :, a:b], conds[k:k + 1], tile=tile,
                                             device=self.device)
-                y[k, :, s:e] = part[0, :, s - a:e - a].to(y)
+                y[k, :, s:e] = part[0, :, s - a:e - a]
             done += length
             if progress is not None:
                 progress(done, total)
