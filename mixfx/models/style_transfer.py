@@ -51,7 +51,7 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.models.apply import apply_in_windows, embed_in_segments, reference_pieces
+from mixfx.models.apply import apply_in_windows, apply_with_context, cloner_context, embed_in_segments, reference_pieces
 from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ class StyleTransfer:
             Ψ), and so do output samples whose whole input reach (the cloner's left/right reach
             around them) is at or below it; ``None`` converts everything as Ψ computes it.
         effects: FX-normalization steps, in order.
+        context_windows: with ``overlap=None``, the earlier exact path instead of the tiled pass:
+            ``segment``-sample windows with the cloner's reach of context on each side
+            (:func:`~mixfx.models.apply.apply_with_context`; same output, recomputed context), kept
+            for comparison (``benchmarks/bench_transfer.py``).
         seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
         device: where the networks run (default: where Ψ's weights are). Results come back on the
             input's device.
@@ -111,7 +115,8 @@ class StyleTransfer:
     def __init__(self, encoder: torch.nn.Module | None, cloner: torch.nn.Module, features=None, *,
                  segment: int = 2**19, overlap: float | None = None, reference_segment: int = 2**19,
                  reference_segments: int | None = REFERENCE_SEGMENTS, batch_size: int = 1, max_memory: int = 2**30, silence_db: float | None = -60.0,
-                 effects: Sequence[str] = INFERENCE_EFFECTS, seed: int = 0, device=None) -> None:
+                 effects: Sequence[str] = INFERENCE_EFFECTS, context_windows: bool = False, seed: int = 0,
+                 device=None) -> None:
         if segment < 1 or reference_segment < 1 or batch_size < 1:
             raise MixfxError(f"StyleTransfer: segment, reference_segment and batch_size must be ≥ 1, got "
                              f"{segment}, {reference_segment}, {batch_size}")
@@ -131,7 +136,7 @@ class StyleTransfer:
         self.segment, self.overlap, self.reference_segment = int(segment), overlap, int(reference_segment)
         self.reference_segments = None if reference_segments is None else int(reference_segments)
         self.batch_size, self.max_memory, self.silence_db = int(batch_size), int(max_memory), silence_db
-        self.effects, self.seed = tuple(effects), int(seed)
+        self.effects, self.seed, self.context_windows = tuple(effects), int(seed), bool(context_windows)
         self.device = torch.device(device) if device is not None else next(cloner.parameters()).device
 
     # ------------------------------------------------------------------------------------------ stages
@@ -205,7 +210,11 @@ class StyleTransfer:
             right = sum(block.pad[1] for block in cloner.blocks)
             quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
         with torch.no_grad():
-            if self.overlap is None:
+            if self.overlap is None and self.context_windows:
+                y = apply_with_context(lambda c, i: cloner(c, conds[i]), rows, window=self.segment,
+                                       context=cloner_context(cloner), batch_size=self.batch_size,
+                                       device=self.device, progress=progress)
+            elif self.overlap is None:
                 y = self._tiled(rows, conds, quiet, progress)
             else:
                 def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

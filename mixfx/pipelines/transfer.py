@@ -80,6 +80,8 @@ class TransferConfig:
             converts every stem.
         effects: FX normalization steps of the input stems.
         separation_seconds, separation_overlap: Hybrid Demucs windowing.
+        context_windows: the earlier exact Ψ path (``segment``-sample windows with the cloner's
+            context on each side) instead of the tiled pass, for comparison; same output.
     """
 
     segment: int = 2**19
@@ -97,6 +99,7 @@ class TransferConfig:
     effects: tuple[str, ...] = INFERENCE_EFFECTS
     separation_seconds: float = 10.0
     separation_overlap: float = 0.25
+    context_windows: bool = False
 
     def __post_init__(self) -> None:
         if self.segment < 1 or self.reference_segment < 1 or self.batch_size < 1:
@@ -227,7 +230,8 @@ def transfer(
     model = StyleTransfer(enc, psi, fx, segment=config.segment, overlap=config.overlap,
                           reference_segment=config.reference_segment, reference_segments=config.reference_segments,
                           batch_size=config.batch_size,
-                          max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects, seed=config.seed, device=device)
+                          max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects,
+                          context_windows=config.context_windows, seed=config.seed, device=device)
     separator = None
     if mixtures:
         from mixfx.models.separation import load_separator
