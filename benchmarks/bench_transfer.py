@@ -29,6 +29,7 @@ and so the context-window overhead stay the paper's) and the encoder (``--e2e-en
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import tempfile
 import time
@@ -131,6 +132,12 @@ def kernels(args, gemm: float) -> None:
         row(size, n, f"tiled, folded BN + in-place (ours; median); alternated ×{args.ab_repeats}: plain / ours "
                      f"median {ratios[len(ratios) // 2]:.2f}×, range {ratios[0]:.2f}–{ratios[-1]:.2f}×",
             tile, fused, cloner)
+        half = copy.deepcopy(cloner).to(torch.bfloat16)
+        with torch.no_grad():
+            exact = cloner(x, e)
+        dt = timed(lambda: cloner_forward_tiled(half, x, e, tile=tile))
+        err = float((cloner_forward_tiled(half, x, e, tile=tile) - exact).abs().max())
+        row(size, n, f"tiled, bf16 weights (opt-in --bf16; max |err| vs fp32 {err:.1e}, not exact)", tile, dt, cloner)
         gemm_now = gemm_rate()
         print(f"| {size} | | fp32 GEMM again (machine load drifts) | | | {gemm_now / 1e9:.2f} | |")
 

@@ -169,3 +169,20 @@ def test_convert_moves_audio_to_the_network_device_once_not_per_tile(monkeypatch
     monkeypatch.undo()
     with torch.no_grad():
         assert torch.allclose(y, CLONER(x.float(), e), atol=1e-5)
+
+
+def test_bf16_precision_is_close_to_fp32_and_leaves_the_model_alone():
+    x = 0.2 * torch.randn(2, 2, 3000, generator=torch.Generator().manual_seed(6))
+    e = torch.randn(2, 64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        exact = CLONER(x, e)
+    for overlap in (None, 0.5):
+        model = StyleTransfer(None, CLONER, precision="bf16", overlap=overlap, segment=1000)
+        y = model.convert(x, e)
+        assert y.dtype == torch.float32 and next(CLONER.parameters()).dtype == torch.float32
+        err = float((y - exact).abs().max())
+        assert 0 < err < 0.05, (overlap, err)  # bf16 really ran (not bit-exact), and stays close
+    with pytest.raises(MixfxError, match="precision must be fp32 or bf16"):
+        StyleTransfer(None, CLONER, precision="fp16")
+    with pytest.raises(MixfxError, match="precision must be fp32 or bf16"):
+        TransferConfig(precision="int8")

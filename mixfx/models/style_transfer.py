@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import zlib
@@ -104,6 +105,10 @@ class StyleTransfer:
             ``segment``-sample windows with the cloner's reach of context on each side
             (:func:`~mixfx.models.apply.apply_with_context`; same output, recomputed context), kept
             for comparison (``benchmarks/bench_transfer.py``).
+        precision: ``"fp32"`` (exact: equals the full fp32 pass to 1e-5) or ``"bf16"``: Ψ runs on a
+            bfloat16 copy of its weights (inputs cast per tile, outputs float32); faster where the
+            hardware has bf16 units (AMX / AVX-512 BF16 CPUs, GPUs), with errors of about 5e-3 at
+            the paper size (printed by ``benchmarks/bench_transfer.py``).
         seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
         device: where the networks run (default: where Ψ's weights are). Results come back on the
             input's device.
@@ -115,14 +120,16 @@ class StyleTransfer:
     def __init__(self, encoder: torch.nn.Module | None, cloner: torch.nn.Module, features=None, *,
                  segment: int = 2**19, overlap: float | None = None, reference_segment: int = 2**19,
                  reference_segments: int | None = REFERENCE_SEGMENTS, batch_size: int = 1, max_memory: int = 2**30, silence_db: float | None = -60.0,
-                 effects: Sequence[str] = INFERENCE_EFFECTS, context_windows: bool = False, seed: int = 0,
-                 device=None) -> None:
+                 effects: Sequence[str] = INFERENCE_EFFECTS, context_windows: bool = False,
+                 precision: str = "fp32", seed: int = 0, device=None) -> None:
         if segment < 1 or reference_segment < 1 or batch_size < 1:
             raise MixfxError(f"StyleTransfer: segment, reference_segment and batch_size must be ≥ 1, got "
                              f"{segment}, {reference_segment}, {batch_size}")
         if not max_memory >= 1:
             raise MixfxError(f"StyleTransfer: max_memory must be a positive number of bytes, got {max_memory}")
         reference_pieces(2, 1, reference_segments)  # validates the cap (one-line MixfxError)
+        if precision not in ("fp32", "bf16"):
+            raise MixfxError(f"StyleTransfer: precision must be fp32 or bf16, got {precision!r}")
         if overlap is not None and not 0 <= overlap < 1:
             raise MixfxError(f"StyleTransfer: overlap must be in [0, 1) or None, got {overlap}")
         cond = getattr(getattr(cloner, "config", None), "cond_dim", None)
@@ -131,7 +138,8 @@ class StyleTransfer:
             raise MixfxError(f"StyleTransfer: the MixFXcloner is conditioned on {cond}-d embeddings but the FXencoder "
                              f"gives {dim}-d ones; use the encoder it was trained with")
         self.encoder = encoder.eval() if encoder is not None else None
-        self.cloner = cloner.eval()
+        self.cloner = cloner.eval() if precision == "fp32" else copy.deepcopy(cloner).eval().to(torch.bfloat16)
+        self.precision = precision
         self.features = features
         self.segment, self.overlap, self.reference_segment = int(segment), overlap, int(reference_segment)
         self.reference_segments = None if reference_segments is None else int(reference_segments)
@@ -201,7 +209,10 @@ class StyleTransfer:
         if not active:
             return out.to(x.device)
         conds = embedding[active].to(device=self.device, dtype=torch.float32)
-        cloner = self.cloner
+        cloner, dtype = self.cloner, next(self.cloner.parameters()).dtype
+
+        def psi(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            return cloner(chunks.to(dtype), conds[index].to(dtype)).float()
 
         rows = xf[active]
         quiet = None
@@ -211,16 +222,13 @@ class StyleTransfer:
             quiet = silent_output_mask(rows, left, right, 10 ** (self.silence_db / 20))
         with torch.no_grad():
             if self.overlap is None and self.context_windows:
-                y = apply_with_context(lambda c, i: cloner(c, conds[i]), rows, window=self.segment,
+                y = apply_with_context(psi, rows, window=self.segment,
                                        context=cloner_context(cloner), batch_size=self.batch_size,
                                        device=self.device, progress=progress)
             elif self.overlap is None:
                 y = self._tiled(rows, conds, quiet, progress)
             else:
-                def fn(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-                    return cloner(chunks, conds[index])
-
-                y = apply_in_windows(fn, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
+                y = apply_in_windows(psi, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
                                      device=self.device, with_index=True, progress=progress or False)
         if quiet is not None:
             y = y.masked_fill(quiet[:, None, :], 0.0)

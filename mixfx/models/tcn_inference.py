@@ -186,10 +186,10 @@ def _on(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tens
 def _fused_layer(block: torch.nn.Module, device, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``(W', b', r)`` of a block in eval mode: the conv weight and bias with BatchNorm folded in, and
     the depthwise residual as a ``(C, 1)`` scale (``None`` when the residual conv is not one-to-one)."""
-    bn = block.bn
-    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    weight = (block.conv1.weight * s[:, None, None]).to(device=device, dtype=dtype)
-    bias = (bn.bias - bn.running_mean * s).to(device=device, dtype=dtype)
+    bn = block.bn  # folded in float32 whatever the weights' dtype, then cast
+    s = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
+    weight = (block.conv1.weight.float() * s[:, None, None]).to(device=device, dtype=dtype)
+    bias = (bn.bias.float() - bn.running_mean.float() * s).to(device=device, dtype=dtype)
     res = block.res
     one_to_one = res.in_channels == res.out_channels == res.groups
     scale = res.weight[:, 0, :].to(device=device, dtype=dtype) if one_to_one else None

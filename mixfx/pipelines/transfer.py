@@ -82,6 +82,8 @@ class TransferConfig:
         separation_seconds, separation_overlap: Hybrid Demucs windowing.
         context_windows: the earlier exact Ψ path (``segment``-sample windows with the cloner's
             context on each side) instead of the tiled pass, for comparison; same output.
+        precision: ``"fp32"`` (exact) or ``"bf16"`` (Ψ on bfloat16 weights; faster on bf16
+            hardware, errors ≈ 5e-3; see :class:`~mixfx.models.style_transfer.StyleTransfer`).
     """
 
     segment: int = 2**19
@@ -100,6 +102,7 @@ class TransferConfig:
     separation_seconds: float = 10.0
     separation_overlap: float = 0.25
     context_windows: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.segment < 1 or self.reference_segment < 1 or self.batch_size < 1:
@@ -116,6 +119,8 @@ class TransferConfig:
             raise MixfxError(f"transfer: max_memory must be a positive number of bytes, got {self.max_memory}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
             raise MixfxError(f"transfer: overlap must be in [0, 1) or None, got {self.overlap}")
+        if self.precision not in ("fp32", "bf16"):
+            raise MixfxError(f"transfer: precision must be fp32 or bf16, got {self.precision!r}")
         if self.subtype not in SUBTYPES:
             raise MixfxError(f"transfer: subtype must be one of {', '.join(SUBTYPES)}, got {self.subtype!r}")
         if self.peak_db is not None and not (math.isfinite(self.peak_db) and self.peak_db <= 0):
@@ -231,7 +236,8 @@ def transfer(
                           reference_segment=config.reference_segment, reference_segments=config.reference_segments,
                           batch_size=config.batch_size,
                           max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects,
-                          context_windows=config.context_windows, seed=config.seed, device=device)
+                          context_windows=config.context_windows, precision=config.precision, seed=config.seed,
+                          device=device)
     separator = None
     if mixtures:
         from mixfx.models.separation import load_separator
