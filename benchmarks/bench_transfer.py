@@ -11,15 +11,29 @@ At the paper size a real 2^19-sample context window takes minutes on a CPU, so t
 "context windows (derived)" is the measured one-pass rate times the kept share
 ``(segment − 2·reach) / segment`` (0.5625 for 2^19); at the tiny size context windows are measured.
 
-    python benchmarks/bench_transfer.py                      # paper 2^15 samples, tiny 30 s
-    python benchmarks/bench_transfer.py --paper-samples 8192 --tiny-seconds 5
+The second table times ``mixfx transfer`` (:func:`mixfx.pipelines.transfer.transfer`) end to end on
+a synthetic 4-stem song (default 3 minutes) with a synthetic reference (default 3 minutes), split
+into load (audio and models), reference (reading and embedding the reference stems), Ψ (FX
+normalization is off: no features) and write, for the earlier path (context windows, every
+reference segment, one song at a time: ``TransferConfig(context_windows=True,
+reference_segments=None)``) and ours (tiled Ψ, at most 8 reference segments), in the same run,
+and the ratio. At the paper size a 3-minute song takes about an hour of Ψ on a 2-core CPU; shorter
+runs scale the song (``--e2e-seconds``), the cloner width (``--e2e-channels``; the receptive field
+and so the context-window overhead stay the paper's) and the encoder (``--e2e-encoder tiny``).
+
+    PYTHONPATH=. python benchmarks/bench_transfer.py                     # paper kernels + 3-min song
+    PYTHONPATH=. python benchmarks/bench_transfer.py --paper-samples 8192 --tiny-seconds 5 \
+        --e2e-seconds 20 --e2e-channels 32 --reference-seconds 60 --reference-segment 65536
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch
@@ -62,11 +76,26 @@ def main(argv=None) -> None:
     p.add_argument("--paper-samples", type=int, default=2**15, help="signal length at the paper size")
     p.add_argument("--tiny-seconds", type=float, default=30.0, help="signal length at the tiny size")
     p.add_argument("--segment", type=int, default=2**19, help="context-window length (StyleTransfer's segment)")
+    p.add_argument("--skip-kernels", action="store_true", help="only the end-to-end table")
+    p.add_argument("--ab-repeats", type=int, default=3, help="alternated runs of the fused / plain tiled pass")
+    p.add_argument("--e2e-seconds", type=float, default=180.0, help="synthetic song length (0: skip end to end)")
+    p.add_argument("--e2e-channels", type=int, default=128, help="cloner width of the end-to-end run (paper 128)")
+    p.add_argument("--e2e-encoder", choices=["paper", "tiny"], default="paper")
+    p.add_argument("--reference-seconds", type=float, default=180.0, help="synthetic reference length")
+    p.add_argument("--reference-segment", type=int, default=2**19, help="encoder segment (official 2^19)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     gemm = gemm_rate()
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; fp32 GEMM (torch.mm 2048²): {gemm / 1e9:.1f} GFLOP/s")
+    if not args.skip_kernels:
+        kernels(args, gemm)
+    if args.e2e_seconds > 0:
+        end_to_end(args)
+
+
+def kernels(args, gemm: float) -> None:
+    """The Ψ table: eager one pass, context windows, tiled (ours) and tiled with the module's own layers."""
     print(f"| size | samples | path | tile | audio s/s | GFLOP/s (useful) | share of GEMM |")
     print("|---|---:|---|---:|---:|---:|---:|")
 
@@ -94,9 +123,129 @@ def main(argv=None) -> None:
             tile = min(tile_for_memory(cloner, 1, budget), n)
             dt = timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile))
             row(size, n, f"tiled, max_memory {budget >> 20} MiB", tile, dt, cloner)
-        tile = 4096
-        dt = timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile))
-        row(size, n, "tiled", tile, dt, cloner)
+        tile = min(tile_for_memory(cloner, 1, 2**30), n)
+        pairs = [(timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile, fused=False)),
+                  timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile))) for _ in range(args.ab_repeats)]
+        ratios = sorted(p / f for p, f in pairs)
+        plain, fused = (sorted(v)[len(v) // 2] for v in zip(*pairs))
+        row(size, n, "tiled, module's own BN / residual layers (fused=False; median)", tile, plain, cloner)
+        row(size, n, f"tiled, folded BN + in-place (ours; median); alternated ×{args.ab_repeats}: plain / ours "
+                     f"median {ratios[len(ratios) // 2]:.2f}×, range {ratios[0]:.2f}–{ratios[-1]:.2f}×",
+            tile, fused, cloner)
+        half = copy.deepcopy(cloner).to(torch.bfloat16)
+        with torch.no_grad():
+            exact = cloner(x, e)
+        dt = timed(lambda: cloner_forward_tiled(half, x, e, tile=tile))
+        err = float((cloner_forward_tiled(half, x, e, tile=tile) - exact).abs().max())
+        row(size, n, f"tiled, bf16 weights (opt-in --bf16; max |err| vs fp32 {err:.1e}, not exact)", tile, dt, cloner)
+        gemm_now = gemm_rate()
+        print(f"| {size} | | fp32 GEMM again (machine load drifts) | | | {gemm_now / 1e9:.2f} | |")
+
+
+# ----------------------------------------------------------------------------------------- end to end
+
+
+def _write_song(folder: Path, seconds: float, seed: int) -> Path:
+    """Four synthetic stems: band-limited noise bursts at different levels (no long silences)."""
+    import numpy as np
+    import soundfile as sf
+
+    g = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    folder.mkdir(parents=True)
+    envelope = 0.5 + 0.5 * np.abs(np.sin(np.arange(n) / SR * 2 * np.pi * 0.5))
+    for k, stem in enumerate(("drums", "bass", "other", "vocals")):
+        x = g.standard_normal((n, 2)).astype(np.float32)
+        if stem == "bass":
+            x = np.cumsum(x, axis=0) * 0.002
+            x -= x.mean(axis=0)
+        sf.write(folder / f"{stem}.wav", (0.05 * (k + 1) * envelope[:, None] * x).astype(np.float32), SR,
+                 subtype="FLOAT")
+    return folder
+
+
+class _StageClock:
+    """Accumulates wall time of wrapped functions per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, stage: str, fn):
+        def timed_call(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t
+        return timed_call
+
+
+def _timed_transfer(song: Path, reference: Path, out: Path, enc: Path, cl: Path, config) -> dict[str, float]:
+    """``transfer`` with its stages timed (the stage functions are wrapped only for this call;
+    ``convert_stems`` goes through ``convert_songs``, so Ψ is counted once)."""
+    from unittest import mock
+
+    from mixfx.models.style_transfer import StyleTransfer
+    from mixfx.pipelines import transfer as pipeline
+
+    clock = _StageClock()
+    read = pipeline.load_stems
+
+    def load_stems(src, **kw):  # reading the reference counts for the reference stage
+        return clock.wrap("reference" if Path(src.path) == reference else "load", read)(src, **kw)
+
+    start = time.perf_counter()
+    with mock.patch.object(pipeline, "load_stems", load_stems), \
+            mock.patch.object(pipeline, "load_models", clock.wrap("load", pipeline.load_models)), \
+            mock.patch.object(StyleTransfer, "embed_stems", clock.wrap("reference", StyleTransfer.embed_stems)), \
+            mock.patch.object(StyleTransfer, "convert_songs", clock.wrap("Ψ", StyleTransfer.convert_songs)), \
+            mock.patch.object(pipeline, "_write_song", clock.wrap("write", pipeline._write_song)):
+        pipeline.transfer(song, reference, out, encoder=enc, cloner=cl, device="cpu", config=config)
+    clock.seconds["total"] = time.perf_counter() - start
+    return clock.seconds
+
+
+def end_to_end(args) -> None:
+    """The ``mixfx transfer`` table: earlier path vs ours on one synthetic song, same run."""
+    import dataclasses
+
+    from mixfx.io.checkpoint import save_model_checkpoint
+    from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+    from mixfx.pipelines.transfer import TransferConfig
+
+    torch.manual_seed(0)
+    enc_config = FXEncoderConfig.paper() if args.e2e_encoder == "paper" else FXEncoderConfig.tiny()
+    cl_config = dataclasses.replace(ClonerConfig.paper(), channels=args.e2e_channels, cond_dim=enc_config.dim)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        enc = save_model_checkpoint(root / "enc.pt", FXEncoder(enc_config))
+        cl = save_model_checkpoint(root / "cl.pt", MixFXCloner(cl_config))
+        song = _write_song(root / "song", args.e2e_seconds, 1)
+        ref = _write_song(root / "ref", args.reference_seconds, 2)
+        common = dict(segment=args.segment, reference_segment=args.reference_segment)
+        paths = {"earlier: context windows, all reference segments":
+                 TransferConfig(context_windows=True, reference_segments=None, songs_per_batch=1, **common),
+                 "ours: tiled Ψ, ≤ 8 reference segments": TransferConfig(**common)}
+        times, outputs = {}, {}
+        for k, (name, config) in enumerate(paths.items()):
+            times[name] = _timed_transfer(song, ref, root / f"out{k}", enc, cl, config)
+            outputs[name] = root / f"out{k}" / "song"
+        import soundfile as sf
+
+        a, b = (sf.read(str(p / "vocals.wav"), dtype="float32")[0] for p in outputs.values())
+        print(f"\n# mixfx transfer, one {args.e2e_seconds:.0f} s 4-stem song, reference {args.reference_seconds:.0f} s "
+              f"(encoder segment {args.reference_segment}); cloner width {args.e2e_channels} (paper 128, receptive "
+              f"field {cl_config.receptive_field()} samples), encoder {args.e2e_encoder}; max |Δ| of the vocals between "
+              f"the paths: {abs(a - b).max():.2e} (from the reference embedding when the reference is over 8 "
+              f"segments; both Ψ paths equal one full pass, tests/test_tcn_inference.py, tests/test_transfer.py)")
+        print("| path | load s | reference s | Ψ s | write s | total s | Ψ audio s/s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, t in times.items():
+            print(f"| {name} | {t.get('load', 0):.1f} | {t.get('reference', 0):.1f} | {t.get('Ψ', 0):.1f} | "
+                  f"{t.get('write', 0):.1f} | {t['total']:.1f} | {4 * args.e2e_seconds / t.get('Ψ', float('nan')):.3f} |")
+        old, new = times.values()
+        print(f"| ratio earlier / ours | | {old.get('reference', 0) / max(new.get('reference', 0), 1e-9):.2f}× | "
+              f"{old['Ψ'] / new['Ψ']:.2f}× | | {old['total'] / new['total']:.2f}× | |")
 
 
 if __name__ == "__main__":

@@ -217,14 +217,19 @@ def transfer_cmd(
     overlap: Optional[float] = typer.Option(None, help="Cross-fade windows with this overlap in [0, 1) (default: one exact tiled pass)."),
     batch_size: int = typer.Option(1, "--batch-size", help="Windows per network call, or stems per tiled pass."),
     max_memory: int = typer.Option(2**30, "--max-memory", help="Byte budget of one tiled cloner pass (sets its tile length)."),
+    bf16: bool = typer.Option(False, "--bf16", help="Run the cloner on bfloat16 weights: faster on bf16 hardware (AMX / AVX-512 BF16 CPUs, GPUs), not exact (errors about 5e-3)."),
+    reference_segments: int = typer.Option(8, "--reference-segments", help="Most encoder segments (2^19 samples each) per reference stem: longer references are represented by this many evenly spaced segments; 0 = all segments."),
     peak_db: Optional[float] = typer.Option(None, "--peak-db", help="Scale outputs so the mixture peaks at this level (dBFS)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo songs whose output folder exists."),
 ) -> None:
     """Mixing style transfer: convert each input song's stems to the reference's mixing style."""
     from mixfx.pipelines.transfer import TransferConfig, transfer
 
+    if reference_segments < 0:
+        typer.echo(f"error: --reference-segments must be ≥ 1 (or 0 for all segments), got {reference_segments}", err=True)
+        raise typer.Exit(1)
     config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, max_memory=max_memory,
-                  peak_db=peak_db)
+                  peak_db=peak_db, reference_segments=reference_segments or None, precision="bf16" if bf16 else "fp32")
     bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
                    features=features, separator_weights=separator_weights, device=device, config=config,

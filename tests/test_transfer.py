@@ -16,7 +16,7 @@ import torch
 
 from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import save_model_checkpoint
-from mixfx.models.apply import apply_with_context, cloner_context, embed_in_segments
+from mixfx.models.apply import apply_with_context, cloner_context
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
 from mixfx.models.loading import load_cloner as load_official_cloner
@@ -53,6 +53,18 @@ def write_stems(folder, seed, seconds=1.2, *, rate=SR, channels=2, silent=()):
 
 def read(path):
     return torch.from_numpy(sf.read(str(path), dtype="float32", always_2d=True)[0].T.copy())
+
+
+def encode(enc, x):
+    """The plain encoder on one clamped piece ``(2, n)`` (references are clamped, as in the official code)."""
+    with torch.no_grad():
+        return enc(x.clamp(-1, 1)[None])[0]
+
+
+def convert(cl, x, e):
+    """The plain cloner forward on one whole stem: the independent expectation of every conversion."""
+    with torch.no_grad():
+        return cl(x[None], e[None])[0]
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +142,12 @@ def test_each_stem_is_conditioned_on_the_same_stem_of_the_reference(env, tmp_pat
     total = 0
     for stem in STEMS:
         x = read(paths["in"] / f"{stem}.wav")
-        e = embed_in_segments(enc, read(paths["a"] / f"{stem}.wav"), 20000)
-        with torch.no_grad():
-            expected = cl(x[None], e[None])[0]
+        ref = read(paths["a"] / f"{stem}.wav")
+        assert ref.shape[-1] == 52920  # pieces [0, 20000), [20000, 40000) and the tail [32920, 52920)
+        tail = (52920 - 40000) / 20000  # the tail piece counts for the share of new samples it adds
+        e = (encode(enc, ref[:, :20000]) + encode(enc, ref[:, 20000:40000]) + tail * encode(enc, ref[:, -20000:]))
+        e = e / (2 + tail)
+        expected = convert(cl, x, e)
         got = read(res.folder / f"{stem}.wav")
         assert got.shape == x.shape
         assert torch.allclose(got, expected, atol=1e-5), stem
@@ -170,8 +185,8 @@ def test_fx_normalization_of_the_input_only(env, tmp_path):
 
     normalized = {s: normalize_stem(x, s, f.smoothed(), rng=normalization_rng(cfg.seed, "song", s),
                                     effects=cfg.effects).clamp(-1, 1) for s, x in stems.items()}
-    emb = {s: embed_in_segments(enc, read(paths["a"] / f"{s}.wav"), cfg.reference_segment) for s in STEMS}
-    expected = StyleTransfer(None, cl, segment=cfg.segment).convert_stems(normalized, emb)
+    emb = {s: encode(enc, read(paths["a"] / f"{s}.wav")) for s in STEMS}  # shorter than one 2^19 segment
+    expected = {s: convert(cl, normalized[s], emb[s]) for s in STEMS}
     for s in STEMS:
         assert torch.allclose(read(res.folder / f"{s}.wav"), expected[s], atol=1e-5), s
     # the normalized input reached its loudness target, so normalization really ran
@@ -340,7 +355,7 @@ def test_mixture_input_and_reference_are_separated_in_the_pipeline(env, tmp_path
     sep = load_separator(weights)
     stems = sep.separate(mixture)
     ref = sep.separate(ref_mix)
-    emb = {s: embed_in_segments(enc, ref[s].clamp(-1, 1), cfg.reference_segment) for s in STEMS}
-    expected = StyleTransfer(None, cl, segment=cfg.segment).convert_stems(stems, emb)
+    emb = {s: encode(enc, ref[s]) for s in STEMS}  # shorter than one 2^19 segment: the whole stem
+    expected = {s: convert(cl, stems[s], emb[s]) for s in STEMS}
     for s in STEMS:
         assert torch.allclose(read(res.folder / f"{s}.wav"), expected[s], atol=1e-5), s

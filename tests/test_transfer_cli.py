@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from mixfx.cli import app
+from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import save_model_checkpoint
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
@@ -122,6 +123,14 @@ def test_mixture_inputs_go_through_a_separator(setup, tmp_path):
                     "--separator-weights", weights, "--device", "cpu")
     assert code == 0, out
     assert read(tmp_path / "out" / "song" / "mixture.wav").shape == (SR, 2)
-    torch.save({"not": torch.zeros(1)}, tmp_path / "junk.pt")
-    with pytest.raises(Exception, match="not a torchaudio HDemucs"):
-        load_separator(tmp_path / "junk.pt")
+    junk = tmp_path / "junk.pt"
+    torch.save({"not": torch.zeros(1)}, junk)
+    with pytest.raises(MixfxError, match="not a torchaudio HDemucs") as info:
+        load_separator(junk)
+    assert "\n" not in str(info.value)
+    # the CLI turns the same bad weights into one stderr line and exit 1, with nothing written
+    code, out = run("transfer", "-i", mixture.parent, "-r", ref_a, "-o", tmp_path / "out2", "-e", enc, "-c", cl,
+                    "--separator-weights", junk, "--device", "cpu")
+    assert code == 1 and "not a torchaudio HDemucs" in out and "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]  # (a warning may precede it)
+    assert len(errors) == 1 and "not a torchaudio HDemucs" in errors[0] and not (tmp_path / "out2" / "song").exists()

@@ -13,7 +13,9 @@ before averaging its embeddings (biasing the average towards silence). Here inst
   over the whole signal — seamless by construction (:func:`cloner_context` gives a cloner's reach).
 * :func:`embed_in_segments` averages the embeddings of full-length segments only; when the length is
   not a multiple of ``segment`` the tail is covered by one extra segment ending at the last sample,
-  weighted by the fraction of new samples it adds.
+  weighted by the fraction of new samples it adds. With ``max_segments = K`` a reference longer
+  than ``K`` such pieces is represented by ``K`` evenly spaced segments instead
+  (:func:`reference_pieces`), so a long reference costs at most ``K`` encoder segments.
 """
 
 from __future__ import annotations
@@ -171,11 +173,43 @@ def apply_in_windows(
     return out[0] if squeeze else out
 
 
+def reference_pieces(length: int, segment: int, max_segments: int | None = None) -> list[tuple[int, int, float]]:
+    """The ``(start, samples, weight)`` pieces :func:`embed_in_segments` averages.
+
+    ``length ≤ segment``: one piece, the whole signal. Otherwise the covering tiling: pieces at
+    ``0, segment, 2·segment, …`` while they fit (weight 1), plus, for a remainder ``r > 0``, one
+    piece ending at ``length`` with weight ``r / segment``; ``n = ⌈length / segment⌉`` pieces. When
+    ``max_segments = K < n``: ``K`` evenly spaced full segments of equal weight instead, starting
+    at ``round(k · (length − segment) / (K − 1))`` for ``k = 0 … K−1`` (the first at 0, the last
+    ending at ``length``); ``K = 1`` is the centre segment, starting at ``(length − segment) // 2``.
+
+    Raises:
+        MixfxError: ``max_segments`` is not an integer ≥ 1 (``None`` means no cap).
+    """
+    if max_segments is not None and (isinstance(max_segments, bool) or int(max_segments) != max_segments
+                                     or max_segments < 1):
+        raise MixfxError(f"reference segments must be an integer ≥ 1 (or None for all), got {max_segments!r}")
+    if length <= segment:
+        return [(0, length, 1.0)]
+    full = length // segment
+    pieces = [(k * segment, segment, 1.0) for k in range(full)]
+    rest = length - full * segment
+    if rest:
+        pieces.append((length - segment, segment, rest / segment))
+    if max_segments is None or max_segments >= len(pieces):
+        return pieces
+    k = int(max_segments)
+    if k == 1:
+        return [((length - segment) // 2, segment, 1.0)]
+    return [(round(j * (length - segment) / (k - 1)), segment, 1.0) for j in range(k)]
+
+
 def embed_in_segments(
     encoder: nn.Module,
     x: torch.Tensor,
     segment: int,
     *,
+    max_segments: int | None = None,
     batch_size: int = 1,
     device: torch.device | str | None = None,
     progress: Progress = False,
@@ -185,13 +219,15 @@ def embed_in_segments(
     ``T ≤ segment`` is encoded in one pass. Otherwise the pieces start at ``0, segment, 2·segment, …``
     while they fit; a remainder ``r = T mod segment > 0`` is covered by one more piece ending at ``T``,
     weighted ``r / segment`` (the share of samples it adds), so every sample counts about equally and
-    no zero padding biases the mean (the official code zero-pads the last chunk). Runs without
-    gradients; put the encoder in ``eval()`` mode first.
+    no zero padding biases the mean (the official code zero-pads the last chunk). With
+    ``max_segments = K`` and more than ``K`` such pieces, ``K`` evenly spaced segments are averaged
+    instead (:func:`reference_pieces`). Runs without gradients; put the encoder in ``eval()`` mode first.
 
     Args:
         encoder: ``(n, C, segment) → (n, dim)`` (an :class:`~mixfx.models.encoder.FXEncoder`).
         x: ``(C, T)`` or ``(B, C, T)``.
         segment: piece length in samples (official: 2^19 for references, 441,000 for features).
+        max_segments: most encoder segments per row (``None``: the whole covering tiling).
         batch_size: pieces per encoder call.
         device: where the encoder runs (default ``x.device``); the result is on ``x.device``.
         progress: ``True`` for a tqdm bar, or a callback ``(done, total)`` in pieces.
@@ -207,14 +243,7 @@ def embed_in_segments(
         raise MixfxError(f"embed_in_segments: segment and batch_size must be ≥ 1, got {segment}, {batch_size}")
     b, _, length = xb.shape
     device = torch.device(device) if device is not None else xb.device
-    if length <= segment:
-        pieces = [(0, length, 1.0)]
-    else:
-        full = length // segment
-        pieces = [(k * segment, segment, 1.0) for k in range(full)]
-        rest = length - full * segment
-        if rest:
-            pieces.append((length - segment, segment, rest / segment))
+    pieces = reference_pieces(length, segment, max_segments)
     jobs = [(i, off, n, wt) for off, n, wt in pieces for i in range(b)]
     update, close = _progress_callback(progress, len(jobs), "segments")
     acc: torch.Tensor | None = None

@@ -19,6 +19,14 @@ Memory (4-byte floats, ``B`` rows, block ``n`` with ``C_n`` input channels, ``C`
 independent of the signal length (the halo term is ≈117 MB per row at paper size);
 :func:`tile_for_memory` solves it for ``L``.
 
+Kernels (``fused=True``, the default): BatchNorm is folded into the dilated conv
+(``W' = W·s``, ``b' = β − μ·s`` with ``s = γ_BN / √(σ² + ε)`` per output channel), the LeakyReLU,
+the FiLM ``γ·y + β`` and a depthwise residual ``r ⊙ x`` are applied in place on the conv output
+(no new tensors per layer), and everything runs under :func:`torch.inference_mode`. The conv itself
+stays :func:`torch.nn.functional.conv1d` (oneDNN on a CPU, cuDNN on CUDA): hand-written im2col /
+per-tap ``addmm`` variants measured slower on the project's CPU (``benchmarks/bench_transfer.py``).
+``fused=False`` runs the module's own layers (``block.bn``, ``block.res``), for comparison.
+
 Example:
     >>> psi = MixFXCloner(ClonerConfig.tiny(cond_dim=8)).eval()              # doctest: +SKIP
     >>> y = cloner_forward_tiled(psi, x, cond, max_memory=2**28)              # == psi(x, cond)
@@ -78,7 +86,7 @@ def tile_for_memory(cloner: torch.nn.Module, batch: int, max_memory: int, *, byt
 
 def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor | Sequence[torch.Tensor], *,
                          tile: int | None = None, max_memory: int | None = None, device=None,
-                         progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                         progress: Callable[[int, int], None] | None = None, fused: bool = True) -> torch.Tensor:
     """``cloner(x, cond)`` streamed layer by layer in tiles: no sample of any layer computed twice.
 
     Args:
@@ -93,6 +101,8 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
         device: where the network runs (default: where its weights are); tiles are moved there and
             the output is assembled on ``x.device``.
         progress: callback ``(done, T)`` in final output samples.
+        fused: folded BatchNorm and in-place pointwise layers (see the module docstring); ``False``
+            calls the block's own BatchNorm and residual modules.
 
     Returns:
         ``(B, out_channels, T)`` float32 on ``x.device``, clamped to [−1, 1]; equals
@@ -116,17 +126,18 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
     dtype = weight.dtype
     blocks = list(cloner.blocks)
     films = []
-    with torch.no_grad():
+    out = torch.empty(b, cloner.output.out_channels, length, dtype=torch.float32, device=x.device)  # a normal tensor
+    with torch.inference_mode():
         for block, e in zip(blocks, conds):
             gb = block.film.film_fc(e.to(device=device, dtype=dtype)).unsqueeze(-1)
             films.append(torch.split(gb, block.film.channels, dim=1))
+        kernels = [_fused_layer(block, device, dtype) if fused else None for block in blocks]
         # block n's buffer holds its input from absolute sample emitted[n] − pad[n][0] on
         bufs = [torch.zeros(b, blk.conv1.in_channels, blk.pad[0], device=device, dtype=dtype) for blk in blocks]
         received, emitted, closed = [0] * len(blocks), [0] * len(blocks), [False] * len(blocks)
-        out = torch.empty(b, cloner.output.out_channels, length, dtype=torch.float32, device=x.device)
         fed = done = 0
         while done < length:
-            chunk = x[:, :, fed:fed + tile].to(device=device, dtype=dtype) if fed < length else None
+            chunk = _on(x[:, :, fed:fed + tile], device, dtype) if fed < length else None
             fed = min(fed + tile, length)
             for n, block in enumerate(blocks):
                 left, right = block.pad
@@ -141,19 +152,48 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
                     chunk = None
                     continue
                 inp = bufs[n][:, :, :count + left + right]
-                y = F.conv1d(inp, block.conv1.weight, dilation=block.conv1.dilation)
-                y = F.leaky_relu(block.bn(y), negative_slope=0.01)
                 gamma, beta = films[n]
-                chunk = gamma * y + beta + block.res(inp[:, :, left:left + count])
+                if kernels[n] is None:
+                    y = F.conv1d(inp, block.conv1.weight, dilation=block.conv1.dilation)
+                    y = F.leaky_relu(block.bn(y), negative_slope=0.01)
+                    chunk = gamma * y + beta + block.res(inp[:, :, left:left + count])
+                else:
+                    weight, bias, scale = kernels[n]
+                    chunk = F.conv1d(inp, weight, bias, dilation=block.conv1.dilation)
+                    F.leaky_relu_(chunk, negative_slope=0.01)
+                    chunk.mul_(gamma).add_(beta)
+                    centre = inp[:, :, left:left + count]
+                    if scale is not None:
+                        chunk.addcmul_(centre, scale)
+                    else:
+                        chunk.add_(block.res(centre))
                 bufs[n] = bufs[n][:, :, count:]
                 emitted[n] += count
             if chunk is not None:
                 y = torch.clamp(cloner.output(chunk), -1.0, 1.0)
-                out[:, :, done:done + y.shape[-1]] = y.to(device=x.device, dtype=torch.float32)
+                out[:, :, done:done + y.shape[-1]] = _on(y, x.device, torch.float32)
                 done += y.shape[-1]
                 if progress is not None:
                     progress(done, length)
     return out
+
+
+def _on(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` on ``device`` as ``dtype``, without a call when it is already there (no per-tile copies)."""
+    return t if t.device == device and t.dtype == dtype else t.to(device=device, dtype=dtype)
+
+
+def _fused_layer(block: torch.nn.Module, device, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(W', b', r)`` of a block in eval mode: the conv weight and bias with BatchNorm folded in, and
+    the depthwise residual as a ``(C, 1)`` scale (``None`` when the residual conv is not one-to-one)."""
+    bn = block.bn  # folded in float32 whatever the weights' dtype, then cast
+    s = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
+    weight = (block.conv1.weight.float() * s[:, None, None]).to(device=device, dtype=dtype)
+    bias = (bn.bias.float() - bn.running_mean.float() * s).to(device=device, dtype=dtype)
+    res = block.res
+    one_to_one = res.in_channels == res.out_channels == res.groups
+    scale = res.weight[:, 0, :].to(device=device, dtype=dtype) if one_to_one else None
+    return weight, bias, scale
 
 
 def silent_output_mask(x: torch.Tensor, left: int, right: int, threshold: float) -> torch.Tensor:

@@ -18,7 +18,11 @@ Differences from the official inference, on purpose:
   (:func:`mixfx.models.apply.apply_in_windows`). The official code joins
   non-overlapping zero-padded chunks, which clicks at every join.
 * The reference embedding is the segment average of :func:`mixfx.models.apply.embed_in_segments`
-  (no zero-padded last chunk).
+  (no zero-padded last chunk), over at most ``reference_segments`` segments (default 8: references
+  up to 8 × 2^19 samples ≈ 95 s are covered whole, longer ones by 8 evenly spaced segments).
+* Batching: the four stems of a song go through Φ in one batch per segment offset and through Ψ as
+  rows of one tiled pass; songs of the same length (up to ``songs_per_batch``) are converted
+  together in one pass.
 * Input stems that are silent (peak at or below ``silence_db``) give silent outputs instead of
   whatever the network makes of silence.
 
@@ -40,10 +44,11 @@ import torch
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
 from mixfx.io.atomic import atomic_dir
-from mixfx.io.audio import save_audio
+from mixfx.io.audio import audio_info, save_audio
 from mixfx.io.paths import check_output_dir
 from mixfx.models.loading import load_models, resolve_device
-from mixfx.models.style_transfer import INFERENCE_EFFECTS, StyleTransfer, interpolate_embeddings, mix_stems
+from mixfx.models.style_transfer import (INFERENCE_EFFECTS, REFERENCE_SEGMENTS, StyleTransfer, interpolate_embeddings,
+                                         mix_stems)
 from mixfx.pipelines.transfer_songs import SongSource, as_song, list_songs, load_stems, match_references
 
 log = logging.getLogger(__name__)
@@ -61,7 +66,10 @@ class TransferConfig:
         overlap: ``None``: the exact tiled pass (see module docstring); a fraction in [0, 1):
             cross-faded windows with that overlap.
         reference_segment: piece length for the reference embedding (official 2^19).
-        batch_size: windows per network call (cross-faded), stems per tiled pass.
+        reference_segments: most encoder segments per reference stem (``None``: all); see
+            :func:`mixfx.models.apply.reference_pieces`.
+        songs_per_batch: songs of the same length converted together in one Ψ batch.
+        batch_size: windows per network call (cross-faded) and encoder segments per call.
         max_memory: byte budget of one tiled pass; sets its tile length.
         seed: seed of the Haas step of FX normalization (per song and stem).
         min_seconds: shortest accepted input / reference.
@@ -72,11 +80,17 @@ class TransferConfig:
             converts every stem.
         effects: FX normalization steps of the input stems.
         separation_seconds, separation_overlap: Hybrid Demucs windowing.
+        context_windows: the earlier exact Ψ path (``segment``-sample windows with the cloner's
+            context on each side) instead of the tiled pass, for comparison; same output.
+        precision: ``"fp32"`` (exact) or ``"bf16"`` (Ψ on bfloat16 weights; faster on bf16
+            hardware, errors ≈ 5e-3; see :class:`~mixfx.models.style_transfer.StyleTransfer`).
     """
 
     segment: int = 2**19
     overlap: float | None = None
     reference_segment: int = 2**19
+    reference_segments: int | None = REFERENCE_SEGMENTS
+    songs_per_batch: int = 4
     batch_size: int = 1
     max_memory: int = 2**30
     seed: int = 0
@@ -87,15 +101,26 @@ class TransferConfig:
     effects: tuple[str, ...] = INFERENCE_EFFECTS
     separation_seconds: float = 10.0
     separation_overlap: float = 0.25
+    context_windows: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.segment < 1 or self.reference_segment < 1 or self.batch_size < 1:
             raise MixfxError(f"transfer: segment, reference_segment and batch_size must be ≥ 1, got "
                              f"{self.segment}, {self.reference_segment}, {self.batch_size}")
+        if self.reference_segments is not None and (isinstance(self.reference_segments, bool) or
+                                                    int(self.reference_segments) != self.reference_segments or
+                                                    self.reference_segments < 1):
+            raise MixfxError(f"transfer: reference_segments must be an integer ≥ 1 (or None for all), got "
+                             f"{self.reference_segments!r}")
+        if not isinstance(self.songs_per_batch, int) or self.songs_per_batch < 1:
+            raise MixfxError(f"transfer: songs_per_batch must be an integer ≥ 1, got {self.songs_per_batch!r}")
         if not self.max_memory >= 1:
             raise MixfxError(f"transfer: max_memory must be a positive number of bytes, got {self.max_memory}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
             raise MixfxError(f"transfer: overlap must be in [0, 1) or None, got {self.overlap}")
+        if self.precision not in ("fp32", "bf16"):
+            raise MixfxError(f"transfer: precision must be fp32 or bf16, got {self.precision!r}")
         if self.subtype not in SUBTYPES:
             raise MixfxError(f"transfer: subtype must be one of {', '.join(SUBTYPES)}, got {self.subtype!r}")
         if self.peak_db is not None and not (math.isfinite(self.peak_db) and self.peak_db <= 0):
@@ -208,8 +233,11 @@ def transfer(
     device = resolve_device(device)
     enc, psi = load_models(encoder, cloner, device=device)
     model = StyleTransfer(enc, psi, fx, segment=config.segment, overlap=config.overlap,
-                          reference_segment=config.reference_segment, batch_size=config.batch_size,
-                          max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects, seed=config.seed, device=device)
+                          reference_segment=config.reference_segment, reference_segments=config.reference_segments,
+                          batch_size=config.batch_size,
+                          max_memory=config.max_memory, silence_db=config.silence_db, effects=config.effects,
+                          context_windows=config.context_windows, precision=config.precision, seed=config.seed,
+                          device=device)
     separator = None
     if mixtures:
         from mixfx.models.separation import load_separator
@@ -236,25 +264,44 @@ def transfer(
             state["done"] = done
         return tick
 
-    results = []
+    done: dict[str, TransferResult] = {}
+    for group in song_batches(todo, config.songs_per_batch):
+        batch = []
+        for song in group:
+            e = embedding(refs["A"][song.name])
+            if "B" in refs:
+                e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
+            stems = load_stems(song, separator=separator, min_seconds=config.min_seconds,
+                               progress=ticker(seconds[song.name]))
+            batch.append((stems, e, song.name))
+        if len({next(iter(stems.values())).shape[-1] for stems, _, _ in batch}) > 1:  # e.g. after resampling
+            converted = [model.convert_stems(*item[:2], song=item[2], progress=ticker(seconds[item[2]])) for item in batch]
+        else:
+            converted = model.convert_songs(batch, progress=ticker(sum(seconds[s.name] for s in group)))
+        for song, stems in zip(group, converted):
+            done[song.name] = _write_song(out / song.name, stems, song, config, record={
+                "input": str(song.path), "reference": str(refs["A"][song.name].path),
+                "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
+                "encoder": str(encoder), "cloner": str(cloner), "features": str(features) if features else None,
+                "separator_weights": str(separator_weights) if separator_weights and song.stems is None else None,
+                "config": dataclasses.asdict(config)})
+    return [done.get(s.name) or TransferResult(s.name, out / s.name, s.seconds(), float("nan"), skipped=True)
+            for s in songs]
+
+
+def song_batches(songs: list[SongSource], size: int) -> list[list[SongSource]]:
+    """Songs grouped for one Ψ batch: same length and rate (from the file headers), at most ``size`` each,
+    in input order of their first song."""
+    groups: dict[tuple[int, int], list[list[SongSource]]] = {}
+    order: list[list[SongSource]] = []
     for song in songs:
-        folder = out / song.name
-        if song not in todo:
-            results.append(TransferResult(song.name, folder, song.seconds(), float("nan"), skipped=True))
-            continue
-        length = seconds[song.name]
-        e = embedding(refs["A"][song.name])
-        if "B" in refs:
-            e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
-        stems = load_stems(song, separator=separator, min_seconds=config.min_seconds, progress=ticker(length))
-        converted = model.convert_stems(stems, e, song=song.name, progress=ticker(length))
-        results.append(_write_song(folder, converted, song, config, record={
-            "input": str(song.path), "reference": str(refs["A"][song.name].path),
-            "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
-            "encoder": str(encoder), "cloner": str(cloner), "features": str(features) if features else None,
-            "separator_weights": str(separator_weights) if separator_weights and song.stems is None else None,
-            "config": dataclasses.asdict(config)}))
-    return results
+        frames, rate, _ = audio_info(song.mixture if song.stems is None else next(iter(song.stems.values())))
+        runs = groups.setdefault((frames, rate), [])
+        if not runs or len(runs[-1]) >= size:
+            runs.append([])
+            order.append(runs[-1])
+        runs[-1].append(song)
+    return order
 
 
 def _write_song(folder: Path, stems: dict[str, torch.Tensor], song: SongSource, config: TransferConfig,
