@@ -169,11 +169,6 @@ def cloner_triplet(raw: RawClonerBatch, chain: FXManipulator, generator: torch.G
     return x, chain.apply(ref, config), chain.apply(x, config)
 
 
-def collate_first(items):
-    """DataLoader collate for ``batch_size=1`` over whole-batch items."""
-    return items[0]
-
-
 __all__ = [
     "ContrastiveSegments", "ClonerSegments", "contrastive_views", "cloner_triplet", "step_generator",
     "STEM_COMBINATIONS", "SAMPLE_RATE",

@@ -64,9 +64,9 @@ def synthetic_stems() -> dict[str, torch.Tensor]:
 
 def fxnorm_cases(tmp: Path, out: dict) -> None:
     from mixfx.data.synth import make_synth_dataset
-    from mixfx.fx.normalize import normalize_stem
-    from mixfx.fx.normalize_features import FEATURE_NAMES, measure_feature
-    from mixfx.fx.normalize_io import FXNormFeatures, load_features
+    from mixfx.fxnorm.features import FEATURE_NAMES, measure_feature
+    from mixfx.fxnorm.matching import normalize_stem
+    from mixfx.fxnorm.targets import FXNormFeatures, load_features
     from mixfx.io.audio import load_audio
     from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
 
