@@ -165,8 +165,19 @@ def compute(parts: tuple[str, ...] = ("fxnorm", "model", "train")) -> dict[str, 
 
 
 def main(argv: list[str]) -> None:
-    """Record all parts, or only those named on the command line (the others are kept from the file)."""
+    """Record all parts, or only those named (the others are kept from the file).
+
+    ``--out PATH`` writes the named parts to ``PATH`` instead, leaving the recording alone (the test
+    computes each part this way, in a fresh interpreter, so nothing an earlier test left in the
+    process, such as compiled kernels or caches, can change the numbers).
+    """
+    out = None
+    if argv[:1] == ["--out"]:
+        out, argv = Path(argv[1]), argv[2:]
     parts = tuple(argv) or ("fxnorm", "model", "train")
+    if out is not None:
+        np.savez(out, **compute(parts))
+        return
     kept = {}
     if DATA.is_file():
         with np.load(DATA) as old:
