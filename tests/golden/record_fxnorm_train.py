@@ -1,6 +1,6 @@
 """Record (or recompute) the golden outputs of FX normalization, the two models and the two trainers.
 
-``python tests/golden/record_fxnorm_train.py`` (from the repository root, ``OMP_NUM_THREADS=1``)
+``python tests/golden/record_fxnorm_train.py`` (``OMP_NUM_THREADS=1``; it imports this checkout's ``mixfx``)
 writes ``tests/golden/data/fxnorm_train.npz``; ``test_golden_fxnorm_train.py`` recomputes every
 case with :func:`compute` and compares. Everything is seeded and runs on CPU:
 
@@ -189,5 +189,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's mixfx, not an installed one
     torch.set_num_threads(1)
     main(sys.argv[1:])
