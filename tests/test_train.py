@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,6 +126,17 @@ def test_contrastive_batch_structure(synth_root):
             assert torch.allclose(vb[i], row_b, atol=1e-5), (step, i)
         for j in range(3):  # the two rows of a content differ: same content, other configuration
             assert not torch.allclose(va[k * j], va[k * j + 1])
+
+
+def test_step_generator_is_a_seedsequence_stream():
+    expected = int(np.random.SeedSequence([3, 5, 1, 7]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
+    assert step_generator(3, 5, 1, 7).initial_seed() == expected
+    # the former hand mixing, ((seed·1000003 + step)·1009 + rank·101 + stream), gave these two one stream
+    assert step_generator(0, 0, 1, 0).initial_seed() != step_generator(0, 0, 0, 101).initial_seed()
+    with pytest.raises(MixfxError, match="non-negative"):
+        step_generator(-1, 0)
+    with pytest.raises(MixfxError, match="--seed"):
+        EncoderTrainConfig.tiny(seed=-1)
 
 
 def test_encoder_learns_a_fixed_batch():
