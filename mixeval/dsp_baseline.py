@@ -1,9 +1,9 @@
 """A model-free style-transfer baseline: move the input's measured FX features onto the reference's.
 
-For each stem, the five FX-normalization features (:mod:`mixfx.fx.normalize_features`: EQ curve,
+For each stem, the five FX-normalization features (:mod:`mixfx.fxnorm.features`: EQ curve,
 dynamics (mean onset peak), stereo width (mid-energy fraction), pan (left-energy fraction) and
 integrated loudness) are **measured on the reference** and the input is FX-normalized towards them
-with the same matching steps FX normalization uses (:func:`mixfx.fx.normalize.normalize_stem`:
+with the same matching steps FX normalization uses (:func:`mixfx.fxnorm.matching.normalize_stem`:
 EQ-matching FIR, compressor search, imager, panning, loudness; in that order). A feature the
 reference does not have (a silent reference, or no onsets for the dynamics) is skipped.
 
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from mixfx import SAMPLE_RATE
-from mixfx.fx.normalize import EFFECTS, normalize_stem
-from mixfx.fx.normalize_features import FEATURE_NAMES, measure_feature
-from mixfx.fx.normalize_io import FXNormFeatures
+from mixfx.fxnorm.matching import EFFECTS, normalize_stem
+from mixfx.fxnorm.features import FEATURE_NAMES, measure_feature
+from mixfx.fxnorm.targets import FXNormFeatures
 
 __all__ = ["match_reference_features", "reference_features"]
 

@@ -52,6 +52,7 @@ from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.params import FX_NAMES, FXConfig, ParamKind
 from mixfx.io.hashing import json_sha256
+from mixfx.seeds import seeded_generator
 
 logger = logging.getLogger(__name__)
 
@@ -185,10 +186,6 @@ class FactorSet:
     dropped: dict[str, str] = field(default_factory=dict)
 
 
-def seeded_generator(*ints: int) -> torch.Generator:
-    """A CPU torch generator seeded from integers through ``numpy.random.SeedSequence`` (independent streams)."""
-    state = np.random.SeedSequence([int(i) for i in ints]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
 def dataset_fingerprint(data: MultitrackSegments) -> str:

@@ -72,7 +72,7 @@ def test_synth_dataset_layout_and_mixtures(chain):
 
 
 def test_fx_features_file(chain):
-    from mixfx.fx.normalize_io import load_features
+    from mixfx.fxnorm.targets import load_features
 
     with np.load(chain["features"], allow_pickle=False) as z:
         keys = set(z.files)

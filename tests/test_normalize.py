@@ -15,14 +15,14 @@ import torch
 from conftest import SHARED
 from mixfx.errors import MixfxError
 from mixfx.fx.functional import compressor
-from mixfx.fx.normalize import (
-    COMP_SETTINGS, _search, filtfilt_fir, match_compression, match_imager, match_loudness, match_panning,
-    normalize_stem,
+from mixfx.fxnorm.compression import COMP_SETTINGS, _search, match_compression
+from mixfx.fxnorm.matching import (
+    filtfilt_fir, match_imager, match_loudness, match_panning, normalize_stem, normalize_stems,
 )
-from mixfx.fx.normalize_features import (
+from mixfx.fxnorm.features import (
     hfc_onsets, left_energy_fraction, loudness_lufs, mean_peak, measure_feature, mid_energy_fraction,
 )
-from mixfx.fx.normalize_io import FXNormFeatures, load_features, smooth_eq
+from mixfx.fxnorm.targets import FXNormFeatures, load_features, smooth_eq
 from mixfx.io.audio import load_audio
 from mixfx.pipelines.fx_normalize import compute_features, normalize_dataset
 
@@ -274,6 +274,24 @@ def test_haas_step_is_seeded():
     assert mid_energy_fraction(a.double().numpy()) == pytest.approx(0.9, abs=1e-4)
 
 
+def test_batched_normalization_gives_each_row_its_stem_targets():
+    f = FXNormFeatures(eq={s: np.ones(32769) for s in STEMS}, compression={s: (-14.0, 1.0) for s in STEMS},
+                       imager=dict(zip(STEMS, (0.6, 0.7, 0.8, 0.9))), panning={s: 0.5 for s in STEMS},
+                       loudness=dict(zip(STEMS, (-30.0, -26.0, -22.0, -18.0))))
+    x = torch.stack([stereo_noise(1.0, seed=20 + i, corr=0.4) for i in range(3)])
+    stems = ["vocals", "drums", "other"]
+    rngs = [np.random.default_rng(i) for i in range(3)]
+    y = normalize_stems(x, stems, f, rngs=rngs, effects=("imager", "loudness"))
+    assert y.shape == x.shape and y.dtype == torch.float32
+    for i, stem in enumerate(stems):  # targets of the row's own stem (hand table above)
+        assert mid_energy_fraction(y[i].double().numpy()) == pytest.approx(f.imager[stem], abs=1e-4)
+        assert loudness_lufs(y[i].double().numpy(), SR) == pytest.approx(f.loudness[stem], abs=1e-3)
+    with pytest.raises(MixfxError, match="3 rows but 2 stem names"):
+        normalize_stems(x, stems[:2], f)
+    with pytest.raises(MixfxError, match="batch, 2, samples"):
+        normalize_stems(x[0], stems, f)
+
+
 def test_real_stem_moves_to_official_targets():
     f = load_features(needs(OFFICIAL))
     x = load_audio(needs(REAL / "song_a" / "vocals.wav"))[:, : 12 * SR]
@@ -388,12 +406,12 @@ def test_normalization_shrinks_feature_spread_across_songs(tmp_path):
 def test_pipeline_on_the_builtin_synthetic_dataset(tmp_path, monkeypatch):
     """End to end on ``mixfx synth-dataset`` output: every split written, loudness and balance on target."""
     from mixfx.data.synth import make_synth_dataset
-    from mixfx.pipelines import fx_normalize
+    from mixfx.fxnorm import dataset as fxnorm_dataset
 
     root = make_synth_dataset(tmp_path / "synth", songs=3, seconds=2.0, seed=3)  # train, validation, test: 1 each
     feats = compute_features(root, tmp_path / "f.npz")
     f = load_features(feats)
-    monkeypatch.setattr(fx_normalize, "CACHE_BYTES", 0)  # the no-cache path recomputes each pass
+    monkeypatch.setattr(fxnorm_dataset, "CACHE_BYTES", 0)  # the no-cache path recomputes each pass
     g = load_features(compute_features(root, tmp_path / "g.npz"))
     assert all(np.array_equal(f.eq[s], g.eq[s]) for s in STEMS)
     assert (f.compression, f.imager, f.loudness) == (g.compression, g.imager, g.loudness)

@@ -121,7 +121,7 @@ def test_same_song_references_come_from_the_input_song(synth_root, chain):
 
 def test_dsp_baseline_moves_each_feature_towards_the_reference():
     from mixeval.dsp_baseline import match_reference_features
-    from mixfx.fx.normalize_features import measure_feature
+    from mixfx.fxnorm.features import measure_feature
 
     g = torch.Generator().manual_seed(3)
     n = SR * 3

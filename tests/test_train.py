@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
-import math
+import functools
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,7 +33,18 @@ def rows(run, kind="train", name="loss"):
         return [(int(r["step"]), float(r["value"])) for r in csv.DictReader(f) if r["kind"] == kind and r["name"] == name]
 
 
-def test_resumed_run_gives_the_same_losses(synth_root, tmp_path):
+def test_resumed_run_gives_the_same_losses_and_schedule(synth_root, tmp_path, monkeypatch):
+    """Probability scheduling over the whole [0.1, 1] range, used by training, and reproduced on resume.
+
+    A 6-step run's per-FX losses lie far inside the default dead band (2 % of the chance loss), so the
+    default rule would never move a probability. Here the trainer's rule runs with ``min_spread=0`` and
+    a vanishing ``full_spread``: any spread then maps min–max onto [0.1, 1] (mixfx.train.schedule, step 3),
+    so every validation must put the easiest effect at 0.1 and the hardest at 1.0.
+    """
+    from mixfx.pipelines import train_encoder as trainer
+
+    rule = functools.partial(scheduled_probabilities, min_spread=0.0, full_spread=1e-12)
+    monkeypatch.setattr(trainer, "scheduled_probabilities", rule)
     config = EncoderTrainConfig.tiny(variant="ps", **TINY)
     full = tmp_path / "full"
     train_encoder(synth_root, full, config, device="cpu", allow_unnormalized=True)
@@ -42,21 +55,25 @@ def test_resumed_run_gives_the_same_losses(synth_root, tmp_path):
         train_encoder(synth_root, part, config, device="cpu", allow_unnormalized=True)
     train_encoder(synth_root, part, config, device="cpu", allow_unnormalized=True, resume=True)
     assert rows(part) == rows(full)
-    assert rows(part, "valid", "p_pan") == rows(full, "valid", "p_pan")  # scheduled probabilities too
-    # the logged schedule: every effect at every validation, in [0.1, 1]; while the per-FX losses lie within
-    # 2 % of the chance loss ln(2·4 − 1) of each other (hand rule) the probabilities stay as they were
-    # (the official defaults before the first update)
     names = ("eq", "compressor", "pan", "imager", "reverb", "gain")
+    for fx in names:  # scheduled probabilities and per-FX losses too
+        assert rows(part, "valid", f"p_{fx}") == rows(full, "valid", f"p_{fx}")
+        assert rows(part, "valid", f"loss_{fx}") == rows(full, "valid", f"loss_{fx}")
+    weights = [torch.load(run / "checkpoints" / "last.pt", weights_only=False)["state_dict"] for run in (full, part)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # bit-exact, no RNG state restored
     steps = [s for s, _ in rows(full, "valid", "p_eq")]
-    assert steps and all([s for s, _ in rows(full, "valid", f"p_{fx}")] == steps for fx in names)
-    previous = {"eq": 0.9, "compressor": 0.9, "pan": 0.3, "imager": 0.8, "reverb": 0.9, "gain": 0.5}
-    for i, step in enumerate(steps):
+    assert steps == [0, 3, 6]
+    for i in range(len(steps)):
         p = {fx: rows(full, "valid", f"p_{fx}")[i][1] for fx in names}
-        losses = [rows(full, "valid", f"loss_{fx}")[i][1] for fx in names]
+        losses = {fx: rows(full, "valid", f"loss_{fx}")[i][1] for fx in names}
         assert all(0.1 - 1e-6 <= v <= 1.0 + 1e-6 for v in p.values())
-        if (max(losses) - min(losses)) / math.log(7) < 0.02:
-            assert p == pytest.approx(previous)
-        previous = p
+        assert p[min(losses, key=losses.get)] == pytest.approx(0.1, abs=1e-5)  # easiest effect: p_min
+        assert p[max(losses, key=losses.get)] == pytest.approx(1.0, abs=1e-5)  # hardest effect: p_max
+    # the schedule is used: after the step-0 update the draws (hence the losses) leave those of fixed probabilities
+    fixed = tmp_path / "fixed"
+    train_encoder(synth_root, fixed, EncoderTrainConfig.tiny(variant="norm", **TINY), device="cpu",
+                  allow_unnormalized=True, stop_after=1)
+    assert rows(fixed)[0][1] != rows(full)[0][1]
     other = EncoderTrainConfig.tiny(variant="ps", **{**TINY, "steps": 8})
     with pytest.raises(MixfxError, match="another configuration"):
         train_encoder(synth_root, part, other, device="cpu", allow_unnormalized=True, resume=True)
@@ -81,19 +98,45 @@ def test_probability_mapping():
 
 
 def test_contrastive_batch_structure(synth_root):
+    """Row i = j·k + c of both views: content pair j under configuration c, summed over the batch's stems.
+
+    Recomputed row by row from the raw batch: the configurations are drawn as contrastive_views draws
+    them (one per stem, in order, from the same generator), and row i of view A and of view B must be
+    ``Σ_s chain(raw.a[s, j])`` and ``Σ_s chain(raw.b[s, j])`` under that same configuration i.
+    """
     data = MultitrackSegments(synth_root, "train")
     batches = ContrastiveSegments(data, contents=3, seconds=(0.5, 1.0), seed=0)
     for step in range(4):
         raw = batches[step]
         assert len(raw.stems) == step % 4 + 1  # the paper's iteration: 1…4-stem mixes
         assert raw.a.shape[:2] == raw.b.shape[:2] == (len(raw.stems), 3)
-    raw = batches[0]
-    assert torch.equal(raw.a, batches[0].a)  # a pure function of the step
-    chain = FXManipulator()
-    va, vb = contrastive_views(raw, chain, step_generator(0, 0, stream=7))
-    assert va.shape[0] == vb.shape[0] == 6
-    # items 2j and 2j+1 share content but not FX: they differ; the two views of one pair share FX, not content
-    assert not torch.allclose(va[0], va[1])
+    assert torch.equal(batches[1].a, batches[1].a) and torch.equal(batches[1].b, batches[1].b)  # pure in the step
+    chain, k = FXManipulator(), 2
+    for step in (0, 1):  # one stem, then a sum of two
+        raw = batches[step]
+        va, vb = contrastive_views(raw, chain, step_generator(0, step, stream=7), configs_per_content=k)
+        assert va.shape == (6, 2, raw.a.shape[-1]) and vb.shape == (6, 2, raw.b.shape[-1])
+        g = step_generator(0, step, stream=7)
+        configs = [chain.sample(6, generator=g, stems=stem) for stem in raw.stems]
+        for i in range(6):
+            j = i // k  # content pair j, configuration i % k
+            row_a = sum(chain.apply(raw.a[s, j][None], configs[s].select([i]))[0] for s in range(len(raw.stems)))
+            row_b = sum(chain.apply(raw.b[s, j][None], configs[s].select([i]))[0] for s in range(len(raw.stems)))
+            assert torch.allclose(va[i], row_a, atol=1e-5), (step, i)  # positive pair: the same configuration i
+            assert torch.allclose(vb[i], row_b, atol=1e-5), (step, i)
+        for j in range(3):  # the two rows of a content differ: same content, other configuration
+            assert not torch.allclose(va[k * j], va[k * j + 1])
+
+
+def test_step_generator_is_a_seedsequence_stream():
+    expected = int(np.random.SeedSequence([3, 5, 1, 7]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
+    assert step_generator(3, 5, 1, 7).initial_seed() == expected
+    # the former hand mixing, ((seed·1000003 + step)·1009 + rank·101 + stream), gave these two one stream
+    assert step_generator(0, 0, 1, 0).initial_seed() != step_generator(0, 0, 0, 101).initial_seed()
+    with pytest.raises(MixfxError, match="non-negative"):
+        step_generator(-1, 0)
+    with pytest.raises(MixfxError, match="--seed"):
+        EncoderTrainConfig.tiny(seed=-1)
 
 
 def test_encoder_learns_a_fixed_batch():
@@ -129,15 +172,59 @@ def test_cloner_training_runs_and_resumes(synth_root, tmp_path):
 
 
 def test_ddp_two_cpu_processes(synth_root, tmp_path):
-    """torchrun with 2 processes and the gloo backend trains and checkpoints once (rank 0)."""
+    """torchrun, 2 processes, gloo: one step equals a single process on the two ranks' batches together.
+
+    Each rank draws its own batch (rank r: ``ContrastiveSegments(rank=r)``, FX generator
+    ``step_generator(seed, step, r, stream)``); NT-Xent gathers the embeddings with gradients and DDP
+    averages the gradients, so the step must equal one Adam step of a single process on the loss over
+    the concatenated embeddings. The step-0 validation loss must be the mean of the ranks' own losses.
+    """
+    from mixfx.pipelines import train_encoder as trainer
+
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "mixfx.cli", "-q",
-           "train-encoder", str(synth_root), "-r", str(tmp_path / "ddp"), "--variant", "none", "--steps", "2",
+           "train-encoder", str(synth_root), "-r", str(tmp_path / "ddp"), "--variant", "none", "--steps", "1",
            "--contents", "1", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert (tmp_path / "ddp" / "checkpoints" / "last.pt").is_file()
-    assert len(rows(tmp_path / "ddp")) >= 1
+    config = EncoderTrainConfig.tiny(variant="none", steps=1, contents=1)
+    saved = json.loads((tmp_path / "ddp" / "config.json").read_text())
+    assert {k: saved[k] for k in config.to_dict()} == json.loads(json.dumps(config.to_dict()))
+
+    torch.manual_seed(config.seed)  # the single-process reference, from the parts
+    model = FXEncoder(FXEncoderConfig.from_dict(config.encoder))
+    chain = FXManipulator()
+    train = MultitrackSegments(synth_root, "train")
+    valid = MultitrackSegments(synth_root, "valid")
+    loss_kw = dict(temperature=config.temperature, d0=config.d0, gather=False)
+    val_seed = config.seed + trainer._VAL_SEED_OFFSET
+    with torch.no_grad():
+        per_rank = []
+        for rank in (0, 1):
+            vbatches = ContrastiveSegments(valid, contents=1, seconds=config.seconds, seed=val_seed, rank=rank)
+            total = 0.0
+            for i in range(config.val_batches):
+                va, vb = contrastive_views(vbatches[i], chain, step_generator(val_seed, i, rank, trainer._FX_STREAM))
+                model.eval()
+                total += float(nt_xent(model(va), model(vb), **loss_kw))
+            per_rank.append(total / config.val_batches)
+    model.train()
+    assert rows(tmp_path / "ddp", "valid", "loss")[0] == (0, pytest.approx(sum(per_rank) / 2, rel=1e-5))
+    za, zb = [], []
+    for rank in (0, 1):
+        raw = ContrastiveSegments(train, contents=1, seconds=config.seconds, seed=config.seed, rank=rank)[0]  # step 1
+        va, vb = contrastive_views(raw, chain, step_generator(config.seed, 1, rank, trainer._FX_STREAM))
+        za.append(model(va))
+        zb.append(model(vb))
+    loss = nt_xent(torch.cat(za), torch.cat(zb), **loss_kw)
+    assert rows(tmp_path / "ddp")[0] == (1, pytest.approx(float(loss.detach()), rel=1e-5))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    ddp = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=False)["state_dict"]
+    for name, value in model.named_parameters():  # (BatchNorm running statistics are rank 0's own)
+        assert torch.allclose(ddp[name], value.detach(), rtol=1e-5, atol=1e-6), name
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

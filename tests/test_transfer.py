@@ -168,7 +168,7 @@ def test_interpolation_is_linear_in_alpha():
 
 
 def test_fx_normalization_of_the_input_only(env, tmp_path):
-    from mixfx.fx.normalize_io import FXNormFeatures
+    from mixfx.fxnorm.targets import FXNormFeatures
 
     root, enc, cl, paths = env
     bins = 65536 // 2 + 1
@@ -180,7 +180,7 @@ def test_fx_normalization_of_the_input_only(env, tmp_path):
     [res] = transfer(paths["in"], paths["a"], tmp_path / "out", encoder=paths["enc"], cloner=paths["cl"],
                      features=features, device="cpu", config=cfg)
     stems = load_stems(as_song(paths["in"]))
-    from mixfx.fx.normalize import normalize_stem
+    from mixfx.fxnorm.matching import normalize_stem
     from mixfx.models.style_transfer import normalization_rng
 
     normalized = {s: normalize_stem(x, s, f.smoothed(), rng=normalization_rng(cfg.seed, "song", s),

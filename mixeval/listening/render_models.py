@@ -51,7 +51,7 @@ class CheckpointRenderer:
     def _models(self, condition: ConditionSpec):
         if condition.name in self._loaded:
             return self._loaded[condition.name]
-        from mixfx.fx.normalize_io import load_features
+        from mixfx.fxnorm.targets import load_features
         from mixfx.models.loading import load_models
         from mixfx.models.style_transfer import StyleTransfer
 

@@ -33,9 +33,9 @@ from mixeval.pipelines.disentangle_embed import (
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
+from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx.io.hashing import json_sha256
 from mixfx.models.loading import resolve_device
-from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
 
 logger = logging.getLogger(__name__)
 

@@ -269,7 +269,7 @@ def run_table2(
     from mixfx.io.hashing import file_sha256
     from mixfx.models.loading import resolve_device
     from mixfx.models.style_transfer import StyleTransfer, normalization_rng
-    from mixfx.pipelines.fx_normalize import NORMALIZATION_RECORD, is_fx_normalized
+    from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
 
     cfg = config or Table2Config()
     t0 = time.perf_counter()

@@ -84,7 +84,7 @@ class StyleTransfer:
     Args:
         encoder: FXencoder Φ ``(n, 2, T) → (n, dim)`` (eval mode is set here).
         cloner: MixFXcloner Ψ conditioned on ``dim``-d embeddings.
-        features: FX-normalization targets (:class:`mixfx.fx.normalize_io.FXNormFeatures`) for the
+        features: FX-normalization targets (:class:`mixfx.fxnorm.targets.FXNormFeatures`) for the
             inputs; ``None`` feeds the inputs as they are.
         segment: Ψ window in samples for cross-faded windows (official 2^19 ≈ 11.9 s).
         overlap: ``None``: the exact tiled pass (:func:`~mixfx.models.tcn_inference.cloner_forward_tiled`);
@@ -150,7 +150,7 @@ class StyleTransfer:
     # ------------------------------------------------------------------------------------------ stages
 
     def normalize(self, x: torch.Tensor, stems: Sequence[str], keys: Sequence[str] | None = None) -> torch.Tensor:
-        """FX-normalize every row (:func:`mixfx.fx.normalize.normalize_stem`), then clamp to [−1, 1].
+        """FX-normalize every row (:func:`mixfx.fxnorm.matching.normalize_stem`), then clamp to [−1, 1].
 
         Args:
             x: ``(B, 2, T)``.
@@ -163,7 +163,7 @@ class StyleTransfer:
         _batch(x, "x")
         if self.features is None:
             return x
-        from mixfx.fx.normalize import normalize_stem
+        from mixfx.fxnorm.matching import normalize_stem
 
         if len(stems) != x.shape[0] or (keys is not None and len(keys) != x.shape[0]):
             raise MixfxError(f"StyleTransfer.normalize: {x.shape[0]} rows but {len(stems)} stem names")

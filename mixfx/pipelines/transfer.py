@@ -210,7 +210,7 @@ def transfer(
                          f"state_dict) or give a stem folder ({', '.join(STEMS)} .wav)")
     fx = None
     if features is not None:
-        from mixfx.fx.normalize_io import load_features
+        from mixfx.fxnorm.targets import load_features
 
         fx = load_features(features)
         lacking = [s for s in STEMS if s not in fx.stems]

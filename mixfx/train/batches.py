@@ -26,14 +26,18 @@ from mixfx.data.musdb import MultitrackSegments
 from mixfx.errors import MixfxError
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.params import FXProbabilities
+from mixfx.seeds import seeded_generator
 
 STEM_COMBINATIONS = [c for r in range(1, 5) for c in itertools.combinations(STEMS, r)]
 
 
 def step_generator(seed: int, step: int, rank: int = 0, stream: int = 0) -> torch.Generator:
-    """A CPU generator determined by ``(seed, step, rank, stream)``."""
-    mixed = (seed * 1_000_003 + step) * 1_009 + rank * 101 + stream
-    return torch.Generator().manual_seed(mixed % (2**63 - 1))
+    """The CPU generator of ``(seed, step, rank, stream)``: :func:`mixfx.seeds.seeded_generator` of the four.
+
+    Raises:
+        MixfxError: a negative entry.
+    """
+    return seeded_generator(seed, step, rank, stream)
 
 
 def segment_samples(generator: torch.Generator, seconds: tuple[float, float], sample_rate: int) -> int:
@@ -167,11 +171,6 @@ def cloner_triplet(raw: RawClonerBatch, chain: FXManipulator, generator: torch.G
     ref = raw.ref.to(device)
     config = chain.sample(x.shape[0], generator=generator, stems=raw.stems, probabilities=probabilities)
     return x, chain.apply(ref, config), chain.apply(x, config)
-
-
-def collate_first(items):
-    """DataLoader collate for ``batch_size=1`` over whole-batch items."""
-    return items[0]
 
 
 __all__ = [

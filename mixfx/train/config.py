@@ -77,6 +77,8 @@ class EncoderTrainConfig(LoopSettings):
             raise MixfxError(f"unknown variant {self.variant!r}; expected one of {', '.join(VARIANTS)}")
         if self.contents < 1 or self.steps < 1:
             raise MixfxError(f"--contents and --steps must be ≥ 1, got contents {self.contents}, steps {self.steps}")
+        if self.seed < 0:
+            raise MixfxError(f"--seed must be ≥ 0 (it seeds numpy SeedSequence streams), got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class ClonerTrainConfig(LoopSettings):
     def __post_init__(self) -> None:
         if self.batch < 1 or self.steps < 1:
             raise MixfxError(f"--batch and --steps must be ≥ 1, got batch {self.batch}, steps {self.steps}")
+        if self.seed < 0:
+            raise MixfxError(f"--seed must be ≥ 0 (it seeds numpy SeedSequence streams), got {self.seed}")
         if not self.seconds > 0:
             raise MixfxError(f"seconds must be > 0, got {self.seconds}")
         if not self.fft_sizes or min(self.fft_sizes) < 2:

@@ -1,8 +1,8 @@
 """FX normalization of wet stems (Koo et al. 2023 §2.1.1, after FxNorm, Martínez-Ramírez et al. 2022).
 
 Every stem is processed, one effect at a time and in the order EQ, DRC, imaging, panning,
-loudness, so that its FX-related features (:mod:`mixfx.fx.normalize_features`) match per-stem
-dataset averages. Imaging and panning work in the time domain. A step is skipped when the stem's
+loudness, so that its FX-related features (:mod:`mixfx.fxnorm.features`) match per-stem
+dataset averages (:class:`mixfx.fxnorm.targets.FXNormFeatures`). Imaging and panning work in the time domain. A step is skipped when the stem's
 peak is at or below −40 dBFS, so silent stems pass through unchanged.
 
 * **EQ** (per channel): loudness to −30 LUFS, average spectrum, FIR of 1001 taps
@@ -10,17 +10,7 @@ peak is at or below −40 dBFS, so silent stems pass through unchanged.
   (``filtfilt`` semantics, computed with FFT convolution). The gain difference is clipped to
   ±:data:`EQ_MAX_GAIN_DB` (the official code has no limit; this only matters in bands where the
   stem has almost no energy).
-* **DRC** (per channel): peak to −10 dBFS; if the mean onset peak lies above ``ref + std``,
-  compress with the stem's attack/release, ratio from the stem's start ratio up to 20 and
-  threshold from −10 to −40 dB in 0.5 dB steps, keeping the first setting (lowest ratio, then
-  highest threshold) that brings the mean peak under ``ref + std``. The official code scans the
-  grid one setting at a time (up to ~1000 compressor passes); here a bisection over the ratios
-  and a model-guided secant search over the thresholds (bisection as a safeguard) find the same
-  setting whenever the mean peak falls monotonically with ratio and threshold, in about 4
-  passes, both channels in one batched call. The compressor is :func:`mixfx.fx.functional.compressor`
-  (hard knee, smooth decoupled peak-detector ballistics), **not** the official numba compressor
-  (one-pole smoothing of the gain reduction), so the chosen settings can differ slightly.
-  No upward expansion (disabled in the official code).
+* **DRC** (per channel): the ratio/threshold search of :mod:`mixfx.fxnorm.compression`.
 * **Imaging**: a near-mono stem (mid fraction above 0.99 for bass, 0.975 otherwise) first gets a
   random Haas effect (a ±40 ms delayed copy of one channel mixed into it, feedback 0.33–0.66,
   RMS kept), drawn from the ``rng`` argument; then mid and side are rescaled so that
@@ -29,12 +19,16 @@ peak is at or below −40 dBFS, so silent stems pass through unchanged.
   are rescaled back to the mid fraction the stem had before this step (the official imager
   normalization does exactly this pair of steps after imaging).
 * **Loudness**: integrated loudness to the target, divided by the peak if it exceeds 1.
+
+The steps work on one ``(2, T)`` stem (tensor in, float32 tensor out, on the input's device;
+the DSP runs in float64 numpy on CPU); :func:`normalize_stems` takes a ``(B, 2, T)`` batch with
+one stem name and one generator per row, like the rest of :mod:`mixfx.fx`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import zlib
 from typing import Sequence
 
 import numpy as np
@@ -43,26 +37,22 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.fx.functional import compressor
-from mixfx.fx.normalize_features import (
-    COMP_PEAK_DB,
+from mixfx.fxnorm.compression import COMP_SETTINGS, match_compression
+from mixfx.fxnorm.features import (
     EQ_LUFS,
     FFT_SIZE,
     average_spectrum,
     is_silent,
     lufs_normalize,
-    mean_peak,
-    measure_feature,
     mid_energy_fraction,
-    peak_normalize,
     to_numpy,
+    to_tensor,
 )
-from mixfx.fx.normalize_io import FXNormFeatures, load_features
+from mixfx.fxnorm.targets import FXNormFeatures
 
 __all__ = [
-    "EFFECTS", "COMP_SETTINGS", "CompressorSetting", "FXNormFeatures", "load_features", "measure_feature",
-    "match_eq", "match_compression", "match_imager", "match_panning", "match_loudness", "normalize_effect",
-    "normalize_stem",
+    "EFFECTS", "match_eq", "match_imager", "match_panning", "match_loudness", "normalize_effect", "normalize_stem",
+    "normalize_stems", "stem_rng",
 ]
 
 EFFECTS = ("eq", "compression", "imager", "panning", "loudness")
@@ -70,30 +60,9 @@ EFFECTS = ("eq", "compression", "imager", "panning", "loudness")
 
 EQ_TAPS = 1001
 EQ_MAX_GAIN_DB = 60.0
-COMP_MAX_RATIO = 20
-COMP_MIN_THRESHOLD_DB = -40.0
-COMP_MAX_THRESHOLD_DB = -10.0
-COMP_THRESHOLD_STEP_DB = 0.5
 HAAS_MAX_DELAY_SECONDS = 0.040
 HAAS_FEEDBACK = (0.33, 0.66)
 _ENERGY_EPS = (1e-4, 1e-3)
-
-
-@dataclass(frozen=True)
-class CompressorSetting:
-    """Per-stem compressor ballistics and the ratio the search starts from."""
-
-    attack_ms: float
-    release_ms: float
-    ratio: int
-
-
-COMP_SETTINGS = {
-    "vocals": CompressorSetting(7.5, 400.0, 4),
-    "drums": CompressorSetting(10.0, 180.0, 6),
-    "bass": CompressorSetting(10.0, 500.0, 5),
-    "other": CompressorSetting(15.0, 666.0, 4),
-}
 MONO_THRESHOLDS = {"bass": 0.99}
 MONO_THRESHOLD_DEFAULT = 0.975
 
@@ -153,132 +122,7 @@ def match_eq(x: torch.Tensor, reference: np.ndarray, sample_rate: int = SAMPLE_R
         padded = lufs_normalize(np.pad(audio[ch], FFT_SIZE)[None], sample_rate, EQ_LUFS)[0]
         b = eq_matching_filter(average_spectrum(padded[None]), np.asarray(reference, dtype=np.float64))
         out[ch] = filtfilt_fir(b, padded)[FFT_SIZE : FFT_SIZE + n]
-    return _to_tensor(out, x)
-
-
-# --------------------------------------------------------------------------------------- DRC
-
-
-def _threshold_grid() -> np.ndarray:
-    steps = int(round((COMP_MAX_THRESHOLD_DB - COMP_MIN_THRESHOLD_DB) / COMP_THRESHOLD_STEP_DB))
-    return np.linspace(COMP_MAX_THRESHOLD_DB, COMP_MIN_THRESHOLD_DB, steps + 1)
-
-
-def _search(ratios: Sequence[int], n_thresholds: int, start_value: float, upper: float):
-    """Coroutine over the (ratio, threshold index) grid: yields settings, receives their mean peak.
-
-    Finds the first ratio whose lowest threshold brings the mean peak under ``upper`` (bisection
-    over the ratios), then the first (highest) threshold that does at that ratio (a first probe
-    from a static hard-knee model, then secants through the latest two probes kept inside the
-    bracket, bisection after three probes on the same side). Both assume the mean peak falls
-    monotonically with the ratio and the threshold; the official code scans the same grid in the
-    same order, so under that assumption both return the same setting.
-    Index 0 (−10 dB, the peak level) leaves the signal unchanged, so its value is ``start_value``.
-    Returns the chosen pair, or ``(max ratio, lowest threshold)`` when none satisfies; either way
-    the last setting tried that satisfied (else the last one tried).
-    """
-    last = n_thresholds - 1
-
-    def under(value) -> bool:
-        return value is not None and value < upper
-
-    v_hi = yield ratios[0], last
-    r_hi = 0
-    if not under(v_hi):
-        if len(ratios) == 1:
-            return ratios[0], last
-        v_hi = yield ratios[-1], last
-        if not under(v_hi):
-            return ratios[-1], last
-        r_lo, r_hi = 0, len(ratios) - 1
-        while r_hi - r_lo > 1:
-            mid = (r_lo + r_hi) // 2
-            value = yield ratios[mid], last
-            if under(value):
-                r_hi, v_hi = mid, value
-            else:
-                r_lo = mid
-    ratio = ratios[r_hi]
-    lo, v_lo, hi = 0, start_value, last
-    # first probe from a static hard-knee model (peaks at ``start_value`` come out at
-    # T + (P - T) / R), then secants through the two latest probes, kept inside the bracket
-    model_db = start_value - (start_value - upper) / (1.0 - 1.0 / ratio)
-    guess = math.ceil((COMP_MAX_THRESHOLD_DB - model_db) / COMP_THRESHOLD_STEP_DB)
-    recent, same_side = [(last, v_hi)], 0
-    while hi - lo > 1:
-        guess = min(max(guess, lo + 1), hi - 1)
-        value = yield ratio, guess
-        if under(value):
-            hi, v_hi, same_side = guess, value, min(same_side, 0) - 1
-        else:
-            lo, v_lo, same_side = guess, (v_lo if value is None else value), max(same_side, 0) + 1
-        if value is not None:
-            recent = [(guess, value), recent[0]]
-        (i1, v1), (i0, v0) = recent[0], recent[-1]
-        slope = (v1 - v0) / (i1 - i0) if i1 != i0 else 0.0
-        if slope < 0 and abs(same_side) < 3:
-            guess = math.ceil(i1 + (upper - v1) / slope)
-        else:  # safeguard: bisection after three probes on the same side
-            guess, same_side = (lo + hi) // 2, 0
-    return ratio, hi
-
-
-def match_compression(x: torch.Tensor, target_db: float, target_std_db: float, setting: CompressorSetting,
-                      sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
-    """Compression matching of a ``(2, T)`` stem, channel by channel (see module docstring).
-
-    Channels leave peak-normalized to −10 dBFS (when not compressed) or compressed and clipped to
-    ±1. A channel without any detected onset is left unchanged.
-    """
-    audio = to_numpy(x)
-    if is_silent(audio):
-        return x
-    out = audio.copy()
-    upper = target_db + target_std_db
-    grid = _threshold_grid()
-    ratios = list(range(int(setting.ratio), COMP_MAX_RATIO + 1)) or [COMP_MAX_RATIO]
-    searches, signals, best = {}, {}, {}
-    for ch in range(audio.shape[0]):
-        if is_silent(audio[ch]):
-            continue
-        sig = peak_normalize(audio[ch], COMP_PEAK_DB)
-        measured = mean_peak(sig[None], sample_rate)
-        if measured is None:
-            continue
-        out[ch] = sig
-        if measured[0] > target_db - target_std_db and measured[0] >= upper:
-            searches[ch] = _search(ratios, grid.size, measured[0], upper)
-            signals[ch] = sig.astype(np.float32)
-    # The search returns the last setting under target (or the last one tried), so the output of
-    # the last trial under target (else the last trial) is the result: no extra compressor pass.
-    pending = {ch: next(s) for ch, s in searches.items()}
-    while pending:
-        for ch, y in _compress_trials(signals, pending, grid, setting, sample_rate).items():
-            peak = mean_peak(y[None], sample_rate)
-            ok = peak is not None and peak[0] < upper
-            if ok or ch not in best or not best[ch][0]:
-                best[ch] = (ok, y)
-            try:
-                pending[ch] = searches[ch].send(None if peak is None else peak[0])
-            except StopIteration:
-                out[ch] = best[ch][1]
-                del pending[ch]
-    return _to_tensor(out, x)
-
-
-def _compress_trials(signals: dict, trials: dict, grid: np.ndarray, setting: CompressorSetting,
-                     sample_rate: int) -> dict[int, np.ndarray]:
-    """Compress each channel with its own (ratio, threshold index) in one batched call, clipped to ±1."""
-    chans = list(trials)
-    n = next(iter(signals.values())).shape[-1]
-    batch = torch.zeros(len(chans), 2, n)
-    for i, ch in enumerate(chans):
-        batch[i, 0] = torch.from_numpy(signals[ch])  # channel 1 stays silent (cheap for the kernel)
-    ratio = torch.tensor([float(trials[ch][0]) for ch in chans])
-    threshold = torch.tensor([float(grid[trials[ch][1]]) for ch in chans])
-    y = compressor(batch, sample_rate, threshold_db=threshold, ratio=ratio,
-                   attack_ms=setting.attack_ms, release_ms=setting.release_ms)
-    return {ch: np.clip(y[i, 0].double().numpy(), -1.0, 1.0) for i, ch in enumerate(chans)}
+    return to_tensor(out, x)
 
 
 # --------------------------------------------------------------------------------------- imaging, panning
@@ -323,7 +167,7 @@ def match_imager(x: torch.Tensor, target_mid_fraction: float, *, mono_threshold:
     if mid_energy_fraction(audio) > mono_threshold:
         audio = haas(audio, rng if rng is not None else np.random.default_rng(0), sample_rate)
     mid, side = _balance(audio[0] + audio[1], audio[0] - audio[1], target_mid_fraction)
-    return _to_tensor(np.stack([(mid + side) / 2, (mid - side) / 2]), x)
+    return to_tensor(np.stack([(mid + side) / 2, (mid - side) / 2]), x)
 
 
 def match_panning(x: torch.Tensor, target_left_fraction: float = 0.5) -> torch.Tensor:
@@ -334,7 +178,7 @@ def match_panning(x: torch.Tensor, target_left_fraction: float = 0.5) -> torch.T
     mid_fraction = mid_energy_fraction(audio)
     left, right = _balance(audio[0], audio[1], target_left_fraction)
     mid, side = _balance(left + right, left - right, mid_fraction)
-    return _to_tensor(np.stack([(mid + side) / 2, (mid - side) / 2]), x)
+    return to_tensor(np.stack([(mid + side) / 2, (mid - side) / 2]), x)
 
 
 # --------------------------------------------------------------------------------------- loudness, chain
@@ -345,7 +189,7 @@ def match_loudness(x: torch.Tensor, target_lufs: float, sample_rate: int = SAMPL
     audio = to_numpy(x)
     if is_silent(audio):
         return x
-    return _to_tensor(lufs_normalize(audio, sample_rate, target_lufs), x)
+    return to_tensor(lufs_normalize(audio, sample_rate, target_lufs), x)
 
 
 def normalize_effect(x: torch.Tensor, stem: str, effect: str, features: FXNormFeatures, *,
@@ -373,7 +217,7 @@ def normalize_stem(x: torch.Tensor, stem: str, features: FXNormFeatures, *, samp
     Args:
         x: ``(2, samples)`` float stem at ``sample_rate``.
         stem: stem name, a key of the feature tables (``drums``, ``bass``, ``other``, ``vocals``).
-        features: targets (:func:`mixfx.fx.normalize_io.load_features`).
+        features: targets (:func:`mixfx.fxnorm.targets.load_features`).
         sample_rate: in Hz; must equal ``features.sample_rate``.
         rng: draws the Haas effect of near-mono stems; None uses ``default_rng(0)``. The output is a
             deterministic function of ``x`` and the generator state.
@@ -401,5 +245,36 @@ def normalize_stem(x: torch.Tensor, stem: str, features: FXNormFeatures, *, samp
     return y.to(torch.float32)
 
 
-def _to_tensor(y: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(like.device)
+
+def normalize_stems(x: torch.Tensor, stems: Sequence[str], features: FXNormFeatures, *,
+                    rngs: Sequence[np.random.Generator] | None = None, sample_rate: int = SAMPLE_RATE,
+                    effects: Sequence[str] = EFFECTS) -> torch.Tensor:
+    """FX-normalize a batch: row ``i`` of ``x`` ``(B, 2, T)`` by :func:`normalize_stem` as stem ``stems[i]``.
+
+    Args:
+        rngs: one generator per row for its Haas step (e.g. :func:`stem_rng`); None gives every row
+            its own ``default_rng(0)``, as :func:`normalize_stem` does.
+
+    Returns:
+        ``(B, 2, T)`` float32 on ``x``'s device.
+
+    Raises:
+        MixfxError: not a ``(B, 2, T)`` tensor, a stem name or generator count other than ``B``, or
+            see :func:`normalize_stem`.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != 2:
+        raise MixfxError(f"normalize_stems: expected a (batch, 2, samples) tensor, got {tuple(getattr(x, 'shape', ()))}")
+    if len(stems) != x.shape[0] or (rngs is not None and len(rngs) != x.shape[0]):
+        raise MixfxError(f"normalize_stems: {x.shape[0]} rows but {len(stems)} stem names"
+                         + ("" if rngs is None else f" and {len(rngs)} generators"))
+    rows = [normalize_stem(x[i], stems[i], features, sample_rate=sample_rate, effects=effects,
+                           rng=None if rngs is None else rngs[i]) for i in range(x.shape[0])]
+    return torch.stack(rows) if rows else x.to(torch.float32)
+
+
+def stem_rng(seed: int, key: str, stem: str) -> np.random.Generator:
+    """The generator of one stem's Haas step: ``default_rng([seed, crc32(key), crc32(stem)])``.
+
+    ``key`` names the item (e.g. the song), so the draw does not depend on processing order.
+    """
+    return np.random.default_rng([int(seed), zlib.crc32(key.encode("utf-8")), zlib.crc32(stem.encode("utf-8"))])

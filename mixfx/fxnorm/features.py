@@ -21,7 +21,7 @@ magnitude ``log(1 + |X|)``, HFC :math:`\\sum_k (k+1)|X_k|`, aubio's peak picker 
 window, the same zero-state forward/backward biquad, median + 0.058·mean threshold, quadratic
 peak interpolation), 50 ms minimum inter-onset interval, −70 dB silence gate and a 4.3-hop delay.
 
-The per-stem tables of these features, and their files, are in :mod:`mixfx.fx.normalize_io`.
+The per-stem tables of these features, and their files, are in :mod:`mixfx.fxnorm.targets`.
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def to_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
+
+
+def to_tensor(y: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """``y`` as a contiguous float32 tensor on ``like``'s device (the matching steps' output)."""
+    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(like.device)
 
 
 def peak_db(x: np.ndarray) -> float:

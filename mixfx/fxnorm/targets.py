@@ -1,7 +1,7 @@
 """Per-stem FX-normalization feature tables and their files.
 
 :class:`FXNormFeatures` holds one target per stem and feature (see
-:mod:`mixfx.fx.normalize_features` for what each feature measures). It saves to ``.npz`` (no
+:mod:`mixfx.fxnorm.features` for what each feature measures). It saves to ``.npz`` (no
 pickled objects) and :func:`load_features` reads either that or the official pickled
 ``musdb18_fxfeatures_eqcompimagegain.npy`` through a restricted unpickler that can only rebuild
 numpy arrays, dtypes and scalars, so loading a file never runs code. Like the official loader,
@@ -25,7 +25,7 @@ import scipy.signal
 
 from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
-from mixfx.fx.normalize_features import FEATURE_NAMES, FFT_SIZE
+from mixfx.fxnorm.features import FEATURE_NAMES, FFT_SIZE
 from mixfx.io.atomic import atomic_write
 
 EQ_SMOOTH_WINDOWS = {"drums": 151, "bass": 151, "other": 401, "vocals": 401}
