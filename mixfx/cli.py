@@ -147,8 +147,8 @@ def _preset(kind: str, preset: str, overrides: dict):
     from mixfx.train.config import ClonerTrainConfig, EncoderTrainConfig
 
     cls = EncoderTrainConfig if kind == "encoder" else ClonerTrainConfig
-    if preset not in ("paper", "tiny"):
-        typer.echo(f"error: --preset: unknown preset {preset!r}; expected 'paper' or 'tiny'", err=True)
+    if preset not in ("paper", "small", "tiny"):
+        typer.echo(f"error: --preset: unknown preset {preset!r}; expected 'paper', 'small' or 'tiny'", err=True)
         raise typer.Exit(1)
     return _run(getattr(cls, preset), **{k: v for k, v in overrides.items() if v is not None})
 
@@ -157,7 +157,7 @@ def _preset(kind: str, preset: str, overrides: dict):
 def train_encoder_cmd(
     data: Path = typer.Argument(..., help="Dataset (MUSDB18-HQ layout; FX-normalized for --variant norm/ps)."),
     run: Path = typer.Option(..., "--run", "-r", help="Run folder (config, metrics.csv, tensorboard/, checkpoints/)."),
-    preset: str = typer.Option("tiny", help="paper (batch 256, 64K steps) or tiny (CPU minutes)."),
+    preset: str = typer.Option("tiny", help="paper (batch 256, 64K steps), small (the CPU recipe of mixeval reproduce --preset small) or tiny (CPU minutes)."),
     variant: str = typer.Option("ps", help="none = Φ∅ (raw stems), norm = Φnorm, ps = Φp.s. (probability scheduling)."),
     steps: Optional[int] = typer.Option(None, help="Override the number of optimizer steps."),
     contents: Optional[int] = typer.Option(None, help="Override content pairs per step (batch = 2 × contents)."),
@@ -183,7 +183,7 @@ def train_cloner_cmd(
     data: Path = typer.Argument(..., help="FX-normalized dataset (MUSDB18-HQ layout)."),
     encoder: Path = typer.Option(..., "--encoder", "-e", help="Trained FXencoder checkpoint (ours or the official FXencoder_ps.pt)."),
     run: Path = typer.Option(..., "--run", "-r", help="Run folder."),
-    preset: str = typer.Option("tiny", help="paper (batch 8, 11.8 s) or tiny (CPU minutes)."),
+    preset: str = typer.Option("tiny", help="paper (batch 8, 11.8 s), small (the CPU recipe) or tiny (CPU minutes)."),
     steps: Optional[int] = typer.Option(None, help="Override the number of optimizer steps."),
     batch: Optional[int] = typer.Option(None, help="Override the batch size."),
     seed: Optional[int] = typer.Option(None, help="Random seed."),

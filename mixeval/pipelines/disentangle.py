@@ -32,6 +32,7 @@ from mixeval.baselines import noise_codes
 from mixeval.errors import MixevalError
 from mixeval.evalset import KINDS, MODES, ItemSet, factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
+from mixfx.io.paths import check_output_dir
 from mixeval.outputs import locks_output, staged_outputs
 from mixeval.pipelines.disentangle_embed import ProgressBars
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
@@ -49,10 +50,11 @@ __all__ = ["DCI_GRIDS", "DisentangleConfig", "DisentangleResult", "run_disentang
 DCI_GRIDS = {
     "reference": dict(max_depths=(8, 16, 32, 64, 128), max_features=(0.2, 0.4, 0.8, 1.0), n_splits=10),
     "small": dict(max_depths=(8, 32), max_features=(0.2, 0.8), n_splits=5),
+    "cpu": dict(max_depths=(8, 32), max_features=(0.2,), n_splits=3),
     "tiny": dict(max_depths=(8,), max_features=(0.2,), n_splits=0),
 }
 """Random-forest grids of DCI-RF: the reference's 5 × 4 grid with 10-fold CV (201 fits per factor),
-a 2 × 2 grid with 5 folds (21 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
+a 2 × 2 grid with 5 folds (21 fits), the ``small`` recipe's 2 × 1 grid with 3 folds (7 fits), one fixed forest without CV (1 fit; same D, C, I as CV on it)."""
 METRICS_VERSION = "1"
 
 
@@ -156,6 +158,9 @@ def run_disentangle(
             settings — before any file is written.
     """
     cfg = config or DisentangleConfig()
+    out_dir = check_output_dir(out_dir, option="--out")
+    if cache_dir is not None:
+        check_output_dir(cache_dir, option="--cache-dir")
     ev = cfg.evalset
     times = {"start": time.perf_counter()}
     out_dir = Path(out_dir)

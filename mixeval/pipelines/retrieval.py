@@ -27,6 +27,7 @@ import pandas as pd
 from mixeval.errors import MixevalError
 from mixeval.evalset import KINDS, EvalSetConfig, ItemSet
 from mixeval.metrics.retrieval import fx_retrieval, retrieval_chance
+from mixfx.io.paths import check_output_dir
 from mixeval.outputs import locks_output, staged_outputs
 from mixeval.pipelines.disentangle_embed import Representation
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
@@ -160,6 +161,9 @@ def run_retrieval(
         MixevalError / MixfxError: nothing to evaluate, bad checkpoints or dataset — before any file is written.
     """
     cfg = config or RetrievalConfig()
+    out_dir = check_output_dir(out_dir, option="--out")
+    if cache_dir is not None:
+        check_output_dir(cache_dir, option="--cache-dir")
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     embedded = embed_item_sets(encoders, data, labels=labels, settings=cfg.embed_settings(),

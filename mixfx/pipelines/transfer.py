@@ -216,14 +216,14 @@ def transfer(
         lacking = [s for s in STEMS if s not in fx.stems]
         if lacking:
             raise MixfxError(f"{features}: features lack stem(s) {', '.join(lacking)}")
-    else:
-        log.warning("no FX normalization features: input stems go to the cloner as they are "
-                    "(it was trained on FX-normalized stems; pass features unless the input is normalized)")
     if separator_weights is not None and mixtures and not Path(separator_weights).is_file():
         raise MixfxError(f"{separator_weights}: separator weights not found")
     for what, path in (("encoder", encoder), ("cloner", cloner)):
         if not Path(path).is_file():
             raise MixfxError(f"{path}: {what} checkpoint not found")
+    if features is None:
+        log.warning("no FX normalization features: input stems go to the cloner as they are "
+                    "(it was trained on FX-normalized stems; pass features unless the input is normalized)")
     todo = [s for s in songs if overwrite or not (out / s.name).exists()]
     for s in songs:
         if s not in todo:
