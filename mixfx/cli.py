@@ -13,7 +13,6 @@ from typing import Optional
 import typer
 
 from mixfx.errors import MixfxError
-from mixfx.io.paths import check_output_dir, check_output_file
 
 app = typer.Typer(
     name="mixfx",
@@ -100,7 +99,6 @@ def fx_features(
     """Compute per-instrument average FX features (EQ, dynamics, imaging, loudness) for FX normalization."""
     from mixfx.pipelines.fx_normalize import compute_features
 
-    _run(check_output_file, out, option="--out")
     bar = Progress("stems", unit="stem")
     path = _run(compute_features, dataset, out, split=split, progress=bar)
     bar.close()
@@ -117,7 +115,6 @@ def fx_normalize(
     """FX-normalize every stem (EQ, DRC, imaging, panning, loudness) into a new dataset."""
     from mixfx.pipelines.fx_normalize import normalize_dataset
 
-    _run(check_output_dir, out, option="--out", inputs=[dataset])
     bar = Progress("stems", unit="stem")
     path = _run(normalize_dataset, dataset, features, out, seed=seed, progress=bar)
     bar.close()
@@ -172,7 +169,6 @@ def train_encoder_cmd(
     from mixfx.pipelines.train_encoder import train_encoder
 
     config = _preset("encoder", preset, dict(variant=variant, steps=steps, contents=contents, seed=seed, workers=workers))
-    _run(check_output_dir, run, option="--run", inputs=[data])
     path = _run(train_encoder, data, run, config, resume=resume, device=device, ir_dir=ir_dir,
                 allow_unnormalized=allow_unnormalized, progress=True)
     typer.echo(str(path))
@@ -196,7 +192,6 @@ def train_cloner_cmd(
     from mixfx.pipelines.train_cloner import train_cloner
 
     config = _preset("cloner", preset, dict(steps=steps, batch=batch, seed=seed, workers=workers))
-    _run(check_output_dir, run, option="--run", inputs=[data])
     path = _run(train_cloner, data, encoder, run, config, resume=resume, device=device, ir_dir=ir_dir, progress=True)
     typer.echo(str(path))
 

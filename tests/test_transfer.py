@@ -181,9 +181,9 @@ def test_fx_normalization_of_the_input_only(env, tmp_path):
                      features=features, device="cpu", config=cfg)
     stems = load_stems(as_song(paths["in"]))
     from mixfx.fxnorm.matching import normalize_stem
-    from mixfx.models.style_transfer import normalization_rng
+    from mixfx.fxnorm.matching import stem_rng
 
-    normalized = {s: normalize_stem(x, s, f.smoothed(), rng=normalization_rng(cfg.seed, "song", s),
+    normalized = {s: normalize_stem(x, s, f.smoothed(), rng=stem_rng(cfg.seed, "song", s),
                                     effects=cfg.effects).clamp(-1, 1) for s, x in stems.items()}
     emb = {s: encode(enc, read(paths["a"] / f"{s}.wav")) for s in STEMS}  # shorter than one 2^19 segment
     expected = {s: convert(cl, normalized[s], emb[s]) for s in STEMS}

@@ -268,7 +268,8 @@ def run_table2(
     from mixfx.fx.ir import load_ir_folder
     from mixfx.io.hashing import file_sha256
     from mixfx.models.loading import resolve_device
-    from mixfx.models.style_transfer import StyleTransfer, normalization_rng
+    from mixfx.fxnorm.matching import stem_rng
+    from mixfx.models.style_transfer import StyleTransfer
     from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
 
     cfg = config or Table2Config()
@@ -326,7 +327,7 @@ def run_table2(
         y = {}
         for stem in STEMS:
             y[stem] = torch.stack([match_reference_features(x[stem][i], ref[stem][i], stem,
-                                                            rng=normalization_rng(ev.seed, f"item{i}", stem))
+                                                            rng=stem_rng(ev.seed, f"item{i}", stem))
                                    for i in range(n)])
             bars.advance("DSP baseline", n, n * len(STEMS))
         outputs[DSP] = y

@@ -44,7 +44,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import zlib
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -57,18 +56,13 @@ from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INFERENCE_EFFECTS", "REFERENCE_SEGMENTS", "StyleTransfer", "interpolate_embeddings", "mix_stems", "normalization_rng"]
+__all__ = ["INFERENCE_EFFECTS", "REFERENCE_SEGMENTS", "StyleTransfer", "interpolate_embeddings", "mix_stems"]
 
 INFERENCE_EFFECTS = ("loudness", "eq", "compression", "imager", "panning", "loudness")
 """The official inference normalization order; its ``imager`` step is our ``imager`` + ``panning``."""
 
 REFERENCE_SEGMENTS = 8
 """Default cap on the encoder segments per reference (see :func:`mixfx.models.apply.reference_pieces`)."""
-
-
-def normalization_rng(seed: int, song: str, stem: str) -> np.random.Generator:
-    """The generator of the Haas step of FX normalization for one (song, stem): independent of order."""
-    return np.random.default_rng([int(seed), zlib.crc32(song.encode("utf-8")), zlib.crc32(stem.encode("utf-8"))])
 
 
 def _batch(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -109,7 +103,7 @@ class StyleTransfer:
             bfloat16 copy of its weights (inputs cast per tile, outputs float32); faster where the
             hardware has bf16 units (AMX / AVX-512 BF16 CPUs, GPUs), with errors of about 5e-3 at
             the paper size (printed by ``benchmarks/bench_transfer.py``).
-        seed: seed of the Haas step of FX normalization (per key and stem, see :func:`normalization_rng`).
+        seed: seed of the Haas step of FX normalization (per key and stem, see :func:`mixfx.fxnorm.matching.stem_rng`).
         device: where the networks run (default: where Ψ's weights are). Results come back on the
             input's device.
 
@@ -163,14 +157,14 @@ class StyleTransfer:
         _batch(x, "x")
         if self.features is None:
             return x
-        from mixfx.fxnorm.matching import normalize_stem
+        from mixfx.fxnorm.matching import normalize_stem, stem_rng
 
         if len(stems) != x.shape[0] or (keys is not None and len(keys) != x.shape[0]):
             raise MixfxError(f"StyleTransfer.normalize: {x.shape[0]} rows but {len(stems)} stem names")
         keys = keys if keys is not None else [""] * x.shape[0]
         return torch.stack([
             normalize_stem(x[i], stems[i], self.features, sample_rate=SAMPLE_RATE,
-                           rng=normalization_rng(self.seed, keys[i], stems[i]), effects=self.effects).clamp(-1, 1)
+                           rng=stem_rng(self.seed, keys[i], stems[i]), effects=self.effects).clamp(-1, 1)
             for i in range(x.shape[0])
         ])
 

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import list_songs
 from mixfx.errors import MixfxError
+from mixfx.io.paths import check_output_dir, check_output_file
 from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, average_features, normalize_song
 from mixfx.fxnorm.matching import EFFECTS
 from mixfx.fxnorm.targets import load_features
@@ -60,6 +61,7 @@ def compute_features(
     Raises:
         MixfxError: bad dataset or split, unreadable audio, a stem silent in every song.
     """
+    out_npz = check_output_file(out_npz, option="--out")
     songs = list_songs(dataset_root, split, stems=tuple(stems))
     features = average_features(songs, stems=stems, seed=seed, progress=progress, source=f"{dataset_root} (split {split!r})")
     return features.save(out_npz)
@@ -102,6 +104,7 @@ def normalize_dataset(
     Raises:
         MixfxError: bad features file, dataset, split or output folder; unreadable audio.
     """
+    check_output_dir(out_root, option="--out", inputs=[dataset_root])
     root, out = Path(dataset_root).resolve(), Path(out_root).resolve()
     features = load_features(features_path)
     missing = [s for s in STEMS if s not in features.stems]
