@@ -46,7 +46,6 @@ import logging
 import math
 from typing import Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 
 from mixfx import SAMPLE_RATE
