@@ -25,13 +25,13 @@ REFERENCE_DEPTHS = (8, 16, 32, 64, 128)
 REFERENCE_MAX_FEATURES = (0.2, 0.4, 0.8, 1.0)
 
 
-def fit_random_forest(codes: np.ndarray, factor: np.ndarray, max_depths, max_features, n_estimators: int = 10):
+def fit_random_forest(codes, factor, max_depths, max_features, n_estimators: int = 10, n_splits: int = 10):
     """One factor: ``(informativeness, importances, (best_depth, best_max_features))``."""
     best, best_mse = None, 10e10
     for md in max_depths:
         for mf in max_features:
             clf = RandomForestRegressor(n_estimators=n_estimators, max_depth=md, max_features=mf)
-            mse = -cross_val_score(clf, codes, factor, cv=10, scoring="neg_mean_squared_error").mean()
+            mse = -cross_val_score(clf, codes, factor, cv=n_splits, scoring="neg_mean_squared_error").mean()
             if mse < best_mse:
                 best, best_mse = (md, mf), mse
     clf = RandomForestRegressor(n_estimators=n_estimators, max_depth=best[0], max_features=best[1])
@@ -48,6 +48,7 @@ def reference_dci(
     max_depths: Sequence[int] = REFERENCE_DEPTHS,
     max_features: Sequence[float] = REFERENCE_MAX_FEATURES,
     n_estimators: int = 10,
+    n_splits: int = 10,
 ) -> dict:
     """The reference procedure on all factors: ``{"D", "C", "I", "best"}`` (``best``: per-factor grid point)."""
     np.random.seed(seed)  # the reference's forests use the global state (random_state=None)
@@ -57,7 +58,7 @@ def reference_dci(
     info = np.zeros(k)
     best = []
     for j in range(k):
-        info[j], e[j], b = fit_random_forest(c, f[:, j], max_depths, max_features, n_estimators)
+        info[j], e[j], b = fit_random_forest(c, f[:, j], max_depths, max_features, n_estimators, n_splits)
         best.append(b)
     rho = e.sum(axis=0)
     d = np.zeros(l)
