@@ -28,6 +28,7 @@ all codes (marked with ``*``; the loops are linear in the number of codes).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -198,7 +199,8 @@ def dci_table(factors: np.ndarray, codes: np.ndarray, args) -> None:
     t_ref = results["reference procedure"][0]
     print(f"\n{'DCI-RF':<26}{'s/factor':>10}{'ratio':>8}{'Expl':>16}{'D (Mod)':>16}{'C (Comp)':>16}  depth 8 picked")
     for name, (t, sc, depths) in results.items():
-        cells = "".join(f"{m:>9.3f} ± {sd:.3f}" for m, sd in zip(sc.mean(axis=0), sc.std(axis=0, ddof=1)))
+        sds = sc.std(axis=0, ddof=1) if len(sc) > 1 else [math.nan] * 3
+        cells = "".join(f"{m:>9.3f} ± {sd:.3f}" if sd == sd else f"{m:>9.3f} ±   –  " for m, sd in zip(sc.mean(axis=0), sds))
         print(f"{name:<26}{t:>10.1f}{t_ref / t:>7.2f}x{cells}  {sum(d == 8 for d in depths)}/{len(depths)}")
     print(f"(std over {args.dci_seeds} seeds; {os.cpu_count()} CPU cores; the full 20-factor job ≈ 20 x s/factor)")
 
