@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_metrics.py --quick      # about a minute on 2 cores
-    python benchmarks/bench_metrics.py              # full: DCI with the reference's 5x4 grid (several minutes)
+    python benchmarks/bench_metrics.py --quick      # under a minute on 2 cores
+    python benchmarks/bench_metrics.py              # DCI: reference 5x4 grid, 2 factors x 2048 codes x 2 seeds (~1 h on 2 loaded cores)
 
 Size (default): 20 factors x 2048 codes x 250 samples (Koo et al.'s 25 contents x 10 FX
 configurations, 2048-d FXencoder embeddings). For each metric it prints the time of
@@ -12,12 +12,16 @@ definitions written below (pairwise Python loops over factor x code, as the refe
 the reference itself calls pyitlib per pair, which is slower still), the speed-up and the largest
 difference between the two results.
 
-DCI is too slow at full size (the reference grid costs 201 forest fits per factor, ~0.3-2 s
-each at 2048 codes): it runs on ``--dci-factors`` factors only, and ``--quick`` also shrinks the grid
-to a single configuration (max_depth 8, max_features 0.2). Its naive counterpart is the reference
-procedure run serially (``cross_val_score`` per configuration, ``n_jobs=1``) with the same seeds,
-so both give identical numbers; the speed-up is the joblib parallelism over ``--n-jobs`` cores.
-``--quick`` times the naive pairwise loops on the first 256 codes and scales the time linearly to
+DCI-RF rows time the **reference procedure itself** (``benchmarks/reference_dci.py``: the
+reference's ``_fit_random_forest`` loop, ``cross_val_score`` per grid point, refit, ``1 − 12·MSE``,
+serial, forests drawing from numpy's global RNG) side by side with ``mixeval``'s ``dci`` (default,
+and ``share_deep_fits=True``) on the same data, each over ``--dci-seeds`` seeds, and print wall time
+per factor, the ratio to the reference and Expl / D / C as mean ± std over the seeds, so "within
+seed noise" can be read off. The reference grid costs 201 forest fits per factor (~0.5–5 s each at
+2048 codes on a loaded 2-core machine), so only ``--dci-factors`` factors are run and the time per
+factor is reported (factors are fitted independently; multiply by 20 for the full job).
+``--quick`` (about a minute): DCI on 16 codes, 2 factors, 2 seeds, grid {8, 64} x {0.4, 1.0}; ``--quick`` times the
+naive pairwise loops on the first 64 codes and scales the time linearly to
 all codes (marked with ``*``; the loops are linear in the number of codes).
 """
 
@@ -31,16 +35,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
-from sklearn.metrics import mean_squared_error, r2_score
-from sklearn.model_selection import cross_val_score
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import minmax_scale
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap  # noqa: E402
 from mixeval.metrics.information import discretize, mutual_information_matrix  # noqa: E402
+from benchmarks.reference_dci import REFERENCE_DEPTHS, REFERENCE_MAX_FEATURES, reference_dci  # noqa: E402
 
 # ----------------------------------------------------------------------------- naive references
 
@@ -101,31 +104,6 @@ def naive_sap(factors: np.ndarray, codes: np.ndarray) -> float:
     return float(np.mean(s[:, -1] - s[:, -2]))
 
 
-def naive_dci(factors, codes, grid, n_splits, seed) -> tuple[float, float, float]:
-    f, c = minmax_scale(factors), minmax_scale(codes)
-    k, l = f.shape[1], c.shape[1]
-    e = np.zeros((k, l))
-    info = np.zeros(k)
-    for j in range(k):
-        best, best_mse = None, 10e10
-        for md, mf in grid:
-            model = RandomForestRegressor(n_estimators=10, max_depth=md, max_features=mf, random_state=seed)
-            mse = -cross_val_score(model, c, f[:, j], cv=n_splits, scoring="neg_mean_squared_error").mean()
-            if mse < best_mse:
-                best, best_mse = (md, mf), mse
-        model = RandomForestRegressor(n_estimators=10, max_depth=best[0], max_features=best[1], random_state=seed)
-        model.fit(c, f[:, j])
-        info[j] = max(1 - 12 * mean_squared_error(model.predict(c), f[:, j]), 0)
-        e[j] = np.clip(model.feature_importances_, 0, None)
-    rho = e.sum(axis=0)
-    d = np.zeros(l)
-    for i in range(l):  # without the reference's `break`, as the library default
-        if rho[i] > 0:
-            d[i] = 1 + sum(p * math.log(p, k) for p in e[:, i] / rho[i] if p > 0)
-    comp = [1 + sum(p * math.log(p, l) for p in e[j] / e[j].sum() if p > 0) for j in range(k)]
-    return float(np.dot(d, rho / rho.sum())), float(np.mean(comp)), float(info.mean())
-
-
 # ----------------------------------------------------------------------------- harness
 
 
@@ -140,15 +118,20 @@ def best_time(fn, repeats: int):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1-config DCI grid; naive loops on 256 codes")
+    ap.add_argument("--quick", action="store_true", help="DCI: 16 codes, 2 factors, 2 seeds, 2x2 grid; naive loops on 64 codes")
     ap.add_argument("--factors", type=int, default=20)
     ap.add_argument("--codes", type=int, default=2048)
     ap.add_argument("--samples", type=int, default=250)
-    ap.add_argument("--dci-factors", type=int, default=2, help="factors used for the DCI rows")
+    ap.add_argument("--dci-factors", type=int, default=2, help="factors used for the DCI rows (≥ 2: D needs them)")
+    ap.add_argument("--dci-codes", type=int, default=0, help="codes used for the DCI rows (0 = all)")
+    ap.add_argument("--dci-seeds", type=int, default=2, help="seeds per DCI method (mean ± std)")
+    ap.add_argument("--only-dci", action="store_true", help="skip the information-metric rows")
     ap.add_argument("--n-jobs", type=int, default=-1, help="DCI workers (-1 = all cores)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.quick:
+        args.dci_codes, args.dci_factors, args.dci_seeds = args.dci_codes or 16, 2, 2
 
     rng = np.random.default_rng(args.seed)
     n, k, l = args.samples, args.factors, args.codes
@@ -157,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {n} samples x {k} factors x {l} codes (float32); {os.cpu_count()} CPU cores; quick={args.quick}")
 
     rows = []
-    sub = min(l, 256) if args.quick else l  # codes seen by the naive pairwise loops
+    if args.only_dci:
+        dci_table(factors[:, : min(args.dci_factors, k)], codes[:, : args.dci_codes or l], args)
+        return 0
+    sub = min(l, 64) if args.quick else l  # codes seen by the naive pairwise loops
     scale, mark = l / sub, ("*" if sub < l else "")
     cs = codes[:, :sub]
     f_lab, c_lab = discretize(factors), discretize(codes)
@@ -173,23 +159,50 @@ def main(argv: list[str] | None = None) -> int:
         t_naive, v_naive = best_time(lambda: naive(factors, cs), 1)
         rows.append((name, t_ours, t_naive * scale, mark, abs(ours(factors, cs) - v_naive)))
 
-    kd = min(args.dci_factors, k)
-    mds, mfs = ((8,), (0.2,)) if args.quick else ((8, 16, 32, 64, 128), (0.2, 0.4, 0.8, 1.0))
-    grid = [(md, mf) for md in mds for mf in mfs]
-    print(f"DCI: {kd} factors, grid {len(grid)} configuration(s) x 10 folds, n_jobs={args.n_jobs} ...", flush=True)
-    t_ours, res = best_time(
-        lambda: dci(factors[:, :kd], codes, seed=args.seed, n_jobs=args.n_jobs, max_depths=mds, max_features=mfs), 1
-    )
-    t_naive, v_naive = best_time(lambda: naive_dci(factors[:, :kd], codes, grid, 10, args.seed), 1)
-    rows.append((f"DCI-RF ({kd} factors)", t_ours, t_naive, "", max(abs(a - b) for a, b in zip(res, v_naive))))
-
     print(f"\n{'metric':<24}{'mixeval [s]':>13}{'naive [s]':>13}{'speed-up':>10}{'max |diff|':>12}")
     for name, t_o, t_n, mark, d in rows:
         print(f"{name:<24}{t_o:>13.4f}{t_n:>12.3f}{mark or ' '}{t_n / t_o:>9.1f}x{d:>12.1e}")
     if args.quick and sub < l:
         print(f"* naive loop timed on the first {sub} of {l} codes and scaled x{scale:g} (linear in codes);"
               " max |diff| compares both on those codes")
+    dci_table(factors[:, : min(args.dci_factors, k)], codes[:, : args.dci_codes or l], args)
     return 0
+
+
+def dci_table(factors: np.ndarray, codes: np.ndarray, args) -> None:
+    """Reference procedure vs mixeval's dci on the reference grid: time per factor, ratio, Expl/D/C."""
+    n, kd = factors.shape
+    grid = dict(max_depths=(8, 64), max_features=(0.4, 1.0)) if args.quick else {}
+    mds, mfs = grid.get("max_depths", REFERENCE_DEPTHS), grid.get("max_features", REFERENCE_MAX_FEATURES)
+    print(f"\nDCI-RF, grid {mds} x {mfs} x 10 folds, {n} samples x "
+          f"{codes.shape[1]} codes x {kd} factor(s), seeds 0..{args.dci_seeds - 1}, n_jobs={args.n_jobs}", flush=True)
+    methods = {
+        "reference procedure": lambda s: reference_dci(factors, codes, seed=s, **grid),
+        "mixeval dci": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, **grid),
+        "mixeval share_deep_fits": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, share_deep_fits=True, **grid),
+    }
+    results = {}
+    for name, fn in methods.items():
+        times, scores, depths = [], [], []
+        for s in range(args.dci_seeds):
+            t0 = time.perf_counter()
+            out = fn(s)
+            times.append(time.perf_counter() - t0)
+            if isinstance(out, dict):
+                scores.append((out["I"], out["D"], out["C"]))
+                depths += [b[0] for b in out["best"]]
+            else:
+                scores.append((out.informativeness, out.disentanglement, out.completeness))
+                depths += [b[0] for b in out.best_params]
+            print(f"  {name} seed {s}: {times[-1]:.1f} s, Expl {scores[-1][0]:.3f}", flush=True)
+        results[name] = (np.mean(times) / kd, np.array(scores), depths)
+    t_ref = results["reference procedure"][0]
+    print(f"\n{'DCI-RF':<26}{'s/factor':>10}{'ratio':>8}{'Expl':>16}{'D (Mod)':>16}{'C (Comp)':>16}  depth 8 picked")
+    for name, (t, sc, depths) in results.items():
+        sds = sc.std(axis=0, ddof=1) if len(sc) > 1 else [math.nan] * 3
+        cells = "".join(f"{m:>9.3f} ± {sd:.3f}" if sd == sd else f"{m:>9.3f} ±   –  " for m, sd in zip(sc.mean(axis=0), sds))
+        print(f"{name:<26}{t:>10.1f}{t_ref / t:>7.2f}x{cells}  {sum(d == 8 for d in depths)}/{len(depths)}")
+    print(f"(std over {args.dci_seeds} seeds; {os.cpu_count()} CPU cores; the full 20-factor job ≈ 20 x s/factor)")
 
 
 if __name__ == "__main__":

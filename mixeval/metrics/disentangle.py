@@ -31,12 +31,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils.parallel import Parallel, delayed
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.utils.parallel import delayed
 from sklearn.model_selection import KFold
 from sklearn.preprocessing import minmax_scale
 
 from mixeval.errors import MixevalError
+from mixeval.metrics.forest_grid import depth_classes, fold_mse_by_depth, forest_seeds, refit_forest, run_fits, workers
 from mixeval.metrics.information import (
     check_factors_codes,
     dci_from_importance,
@@ -240,61 +240,6 @@ class DCIResult:
         }
 
 
-def forest_seeds(seed: int | None, n_factors: int, n_grid: int, n_splits: int) -> tuple[np.ndarray, np.ndarray]:
-    """``random_state`` of every forest fit of :func:`dci`: one per (factor, grid point, fold) and per refit.
-
-    CV fit ``[j, g, f]`` gets ``SeedSequence(seed, spawn_key=(0, j, g, f)).generate_state(1)[0]``
-    and the refit of factor ``j`` at grid point ``g`` on all samples ``spawn_key=(1, j, g)`` (uint32
-    values), so the refit does not depend on ``n_splits``. Distinct streams make the grid points' CV
-    scores independent draws instead of re-using the same bootstrap and feature draws for all of them.
-
-    Args:
-        seed: the user's seed (None: fresh OS entropy, shared by all entries).
-        n_factors, n_grid, n_splits: sizes.
-
-    Returns:
-        ``(cv, refit)``: int64 arrays ``(n_factors, n_grid, n_splits)`` and ``(n_factors, n_grid)``.
-    """
-    entropy = np.random.SeedSequence(seed).entropy
-
-    def draw(key: tuple[int, ...]) -> int:
-        return int(np.random.SeedSequence(entropy, spawn_key=key).generate_state(1)[0])
-
-    cv = np.empty((n_factors, n_grid, n_splits), dtype=np.int64)
-    for idx in np.ndindex(cv.shape):
-        cv[idx] = draw((0, *idx))
-    refit = np.empty((n_factors, n_grid), dtype=np.int64)
-    for idx in np.ndindex(refit.shape):
-        refit[idx] = draw((1, *idx))
-    return cv, refit
-
-
-def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int | None) -> RandomForestRegressor:
-    return RandomForestRegressor(
-        n_estimators=n_estimators, max_depth=max_depth, max_features=max_features, random_state=seed, n_jobs=1
-    )
-
-
-def _fold_mse(x, y, train, test, md, mf, n_estimators, seed) -> float:
-    model = _forest(md, mf, n_estimators, seed).fit(x[train], y[train])
-    return float(np.mean((model.predict(x[test]) - y[test]) ** 2))
-
-
-def _refit(x, y, md, mf, n_estimators, seed) -> tuple[float, np.ndarray]:
-    model = _forest(md, mf, n_estimators, seed).fit(x, y)
-    return float(np.mean((model.predict(x) - y) ** 2)), np.asarray(model.feature_importances_, dtype=np.float64)
-
-
-def _run(tasks: list, n_jobs: int | None, progress: Callable[[int, int], None] | None, done: int, total: int) -> list:
-    out = []
-    for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(tasks):
-        out.append(res)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-    return out
-
-
 def dci(
     factors: np.ndarray,
     codes: np.ndarray,
@@ -307,6 +252,7 @@ def dci(
     n_estimators: int = 10,
     n_splits: int = 10,
     progress: Callable[[int, int], None] | None = None,
+    share_deep_fits: bool = False,
 ) -> DCIResult:
     """DCI with random forests, as the reference ``dci(..., model='random_forest')``.
 
@@ -322,14 +268,25 @@ def dci(
     4. The forests' impurity importances form ``R`` (n_factors, n_codes) →
        :func:`dci_from_importance` for D and C.
 
-    All fits (factors × grid × folds, then the refits) run in parallel threads (``n_jobs``).
-    Every fit gets its own ``random_state``, derived from ``seed`` per (factor, grid point, fold)
-    with :func:`forest_seeds` (``numpy.random.SeedSequence`` spawn keys), so results do not depend
-    on ``n_jobs``. One shared ``random_state`` for all fits would make grid points that differ only
-    by a ``max_depth`` the trees never reach give *identical* CV scores (ties resolved towards the
-    first, shallowest one) and compare the others on the same bootstrap draws. (The reference seeds
-    nothing and draws from numpy's global RNG, so its values cannot be matched bit for bit.)
-    Cost: ``n_factors × (|grid|·n_splits + 1)`` forest fits.
+    Seeds (:mod:`mixeval.metrics.forest_grid`): every (factor, max_features, fold, depth class) gets
+    its own ``random_state`` from ``seed`` (:func:`forest_seeds`, ``numpy.random.SeedSequence`` spawn
+    keys), the refit of each factor another one; results do not depend on ``n_jobs``. By default each
+    depth limit is its own class, so every grid point's CV score is an independent draw, as in the
+    reference (which seeds nothing and draws from numpy's global RNG, so its values cannot be
+    matched bit for bit, only in distribution). One shared ``random_state`` for all fits made limits
+    the trees never reach score identically and compared depth 8 with them on the same bootstrap
+    draws, which biased the choice towards depth 8 (issue 10).
+
+    ``share_deep_fits=True`` trades that joint law for speed: the limits ≥ 2·⌈log2 n_train⌉ share a
+    class, the deepest is fitted first and serves every shallower limit its trees did not reach —
+    provably sklearn's forest with that limit and seed (tested) — so depths 16–128 on 225 rows cost
+    one fit instead of four. Each grid point is still an exact draw, but the shared limits tie where
+    the reference has independent draws, which shifts the selection towards the shallow limits
+    (:func:`~mixeval.metrics.forest_grid.depth_classes`; measured in ``benchmarks/bench_metrics.py``).
+
+    Cost: ``n_factors × (|grid|·n_splits + 1)`` forest fits (fewer with ``share_deep_fits``). The
+    (factor, max_features, fold) tasks and the refits run in threads (``n_jobs``; sklearn's tree
+    building releases the GIL); jobs under about a second of fitting stay in the calling thread.
 
     Reference quirks (``reference_quirks=False`` is the sane default):
 
@@ -345,7 +302,8 @@ def dci(
         codes: ``(n_samples, n_codes)``.
         seed: root of the forests' seeds (:func:`forest_seeds`); a ``numpy.random.Generator`` draws
             one int; None is unseeded (non-reproducible).
-        n_jobs: parallel workers for the fits (joblib; -1 = all cores, None/1 = serial).
+        n_jobs: threads for the fits (joblib; -1 = all cores, None/1 = serial); jobs under about a
+            second of fitting run serially whatever ``n_jobs`` says.
         reference_quirks: reproduce the reference's behaviours listed above.
         max_depths: grid of ``max_depth``.
         max_features: grid of ``max_features`` (fractions of the codes).
@@ -354,7 +312,9 @@ def dci(
             the grid point: allowed with a one-point grid, gives the same D, C and I as any
             ``n_splits`` with one fit per factor instead of ``n_splits + 1``;
             ``informativeness_cv`` is then NaN.
-        progress: called as ``progress(done, total)`` after each forest fit.
+        progress: called as ``progress(done, total)`` after each (factor, max_features, fold) task
+            and each refit; ``total = n_factors·(|max_features|·n_splits + 1)``.
+        share_deep_fits: one seed class for the deep limits (faster, not the reference's joint law).
 
     Returns:
         :class:`DCIResult`; ``D, C, I = dci(...)`` also works.
@@ -388,26 +348,32 @@ def dci(
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**31 - 1))
     y_all = minmax_scale(np.asarray(f, dtype=np.float64))
-    x = minmax_scale(c)
+    x = np.ascontiguousarray(minmax_scale(c), dtype=np.float32)  # what sklearn's trees convert to anyway
     k = y_all.shape[1]
+    depths = [int(md) for md in max_depths]
+    mfs = [float(mf) for mf in max_features]
     folds = list(KFold(n_splits=n_splits).split(x)) if n_splits else []
-    total = k * (len(grid) * n_splits + 1)
-    seeds, refit_seeds = forest_seeds(seed, k, len(grid), n_splits)
+    classes = depth_classes(depths, n - -(-n // n_splits) if n_splits else n, share_deep=share_deep_fits)
+    seeds, refit_seeds = forest_seeds(seed, k, len(mfs), n_splits, max(classes) + 1, len(grid))
+    total = k * (len(mfs) * n_splits + 1)
+    jobs = workers(n_jobs, total, float(n) * x.shape[1] * n_estimators * (total - k) * len(set(classes)))
     tasks = [
-        delayed(_fold_mse)(x, y_all[:, j], tr, te, md, mf, n_estimators, int(seeds[j, g, i]))
+        delayed(fold_mse_by_depth)(x, y_all[:, j], tr, te, depths, classes, mf, n_estimators, seeds[j, m, i])
         for j in range(k)
-        for g, (md, mf) in enumerate(grid)
+        for m, mf in enumerate(mfs)
         for i, (tr, te) in enumerate(folds)
     ]
-    logger.debug("dci: %d factors x %d configurations x %d folds", k, len(grid), n_splits)
+    logger.debug("dci: %d factors x %d configurations x %d folds, %d threads", k, len(grid), n_splits, jobs)
     if n_splits:
-        cv_mse = np.asarray(_run(tasks, n_jobs, progress, 0, total)).reshape(k, len(grid), n_splits).mean(axis=2)
+        per_fold = np.asarray(run_fits(tasks, jobs, progress, 0, total)).reshape(k, len(mfs), n_splits, len(depths))
+        cv_mse = per_fold.mean(axis=2).transpose(0, 2, 1).reshape(k, len(grid))  # grid order: depth-major
     else:
         cv_mse = np.full((k, 1), np.nan)
     best = np.argmin(cv_mse, axis=1)  # first minimum = reference's strict "<"
-    refits = _run(
-        [delayed(_refit)(x, y_all[:, j], *grid[best[j]], n_estimators, int(refit_seeds[j, best[j]])) for j in range(k)],
-        n_jobs, progress, total - k, total,
+    refits = run_fits(
+        [delayed(refit_forest)(x, y_all[:, j], *grid[best[j]], n_estimators, int(refit_seeds[j, best[j]]))
+         for j in range(k)],
+        jobs, progress, total - k, total,
     )
     mse_train = np.array([m for m, _ in refits])
     importance = np.clip(np.stack([w for _, w in refits]), 0.0, None)
