@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from mixfx.io.paths import check_output_dir
 from mixfx.losses.spectral import SpectralLossConfig, spectral_loss
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.official import load_model
@@ -49,6 +50,7 @@ def train_cloner(
         run_dir: run folder.
         config: ``ClonerTrainConfig.paper()`` / ``.tiny()``; its ``cond_dim`` is set to the encoder's size.
     """
+    check_output_dir(run_dir, option="--run", inputs=[data])
     with runtime(device) as rt:
         phi = load_model(encoder, kind="fxencoder", map_location=rt.device).eval()
         for p in phi.parameters():

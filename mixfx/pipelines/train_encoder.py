@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from mixfx.io.paths import check_output_dir
 from mixfx.errors import MixfxError
 from mixfx.fx.params import FX_NAMES, FXProbabilities
 from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
@@ -65,6 +66,7 @@ def train_encoder(
         ir_dir: impulse responses for the reverb (default: built-in synthetic IRs).
         stop_after: stop after this many steps (simulates an interrupted run).
     """
+    check_output_dir(run_dir, option="--run", inputs=[data])
     check_dataset_variant(data, config.variant, allow_unnormalized)
     with runtime(device) as rt:
         record = {"trainer": "fxencoder", "data": str(data)}

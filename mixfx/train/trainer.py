@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import torch
 
-from mixfx.io.paths import check_output_dir
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
@@ -113,7 +112,6 @@ def setup_trainer(data: str | os.PathLike, run_dir: str | os.PathLike, config: L
     bank = load_ir_folder(ir_dir, sample_rate=config.sample_rate) if ir_dir else None
     chain = FXManipulator(sample_rate=config.sample_rate, ir_bank=bank)
     kw = dict(silence_threshold_db=config.silence_threshold_db, sample_rate=config.sample_rate)
-    check_output_dir(run_dir, option="--run", inputs=[data])
     train_data, valid_data = MultitrackSegments(data, "train", **kw), MultitrackSegments(data, "valid", **kw)
     run = RunFolder(run_dir, rt)
     torch.manual_seed(config.seed)
