@@ -399,7 +399,7 @@ def test_normalization_shrinks_feature_spread_across_songs(tmp_path):
     assert (out / "validation.txt").is_file() and (out / "fx_normalization.json").is_file()
     with pytest.raises(MixfxError, match="output exists"):
         normalize_dataset(root, feats, tmp_path / "out", splits=("train",))
-    with pytest.raises(MixfxError, match="outside the dataset"):
+    with pytest.raises(MixfxError, match="inside the input folder"):
         normalize_dataset(root, feats, root / "inside", splits=("train",))
 
 

@@ -224,7 +224,12 @@ def test_ddp_two_cpu_processes(synth_root, tmp_path):
     optimizer.step()
     ddp = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=False)["state_dict"]
     for name, value in model.named_parameters():  # (BatchNorm running statistics are rank 0's own)
-        assert torch.allclose(ddp[name], value.detach(), rtol=1e-5, atol=1e-6), name
+        if value.grad.abs().max() < 1e-6:
+            # a conv bias followed by BatchNorm has an analytically zero gradient: Adam turns its rounding
+            # noise into a step of ±lr whose sign differs between the two reductions, so only bound it
+            assert (ddp[name] - value.detach()).abs().max() <= 2 * config.lr + 1e-6, name
+        else:
+            assert torch.allclose(ddp[name], value.detach(), rtol=1e-5, atol=1e-6), name
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -19,7 +19,7 @@ from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import list_songs
 from mixfx.errors import MixfxError
 from mixfx.io.paths import check_output_dir, check_output_file
-from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, average_features, normalize_song
+from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, average_features, is_fx_normalized, normalize_song  # noqa: F401 (is_fx_normalized: re-exported)
 from mixfx.fxnorm.matching import EFFECTS
 from mixfx.fxnorm.targets import load_features
 from mixfx.io.atomic import atomic_dir
