@@ -31,6 +31,7 @@ import torch
 from mixeval.errors import MixevalError
 from mixeval.metrics import style as M
 from mixeval.outputs import locks_output, software_versions, staged_outputs
+from mixeval.tables.table2 import paired_summary
 from mixeval.transfer_set import (
     TransferSet, TransferSetConfig, check_songs, iter_batches, load_manifest, render_transfer_set,
     sample_transfer_set, save_manifest,
@@ -203,33 +204,6 @@ def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) 
     return out
 
 
-def _summary(examples: pd.DataFrame, rows: list[str], cfg: Table2Config) -> pd.DataFrame:
-    from mixeval.metrics.stats import bonferroni, bootstrap_mean_ci, wilcoxon_p
-
-    records = []
-    for r_i, row in enumerate(rows):
-        for c_i, case in enumerate(CASES):
-            sub = examples[(examples["row"] == row) & (examples["case"] == case)].sort_values(["stem", "item"])
-            base = examples[(examples["row"] == INPUT) & (examples["case"] == case)].sort_values(["stem", "item"])
-            for k, col in enumerate(COLUMNS):
-                v = sub[col].to_numpy(dtype=float)
-                lo, hi = bootstrap_mean_ci(v, resamples=cfg.bootstrap,
-                                           seed=cfg.evalset.seed * 7919 + r_i * 131 + c_i * 17 + k)
-                p = float("nan")
-                if row != INPUT and np.isfinite(v).all() and len(v) == len(base):
-                    p = wilcoxon_p(v, base[col].to_numpy(dtype=float))
-                records.append({"row": row, "case": case, "column": col, "mean": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
-                                "ci_low": lo, "ci_high": hi, "n": int(np.isfinite(v).sum()), "p_wilcoxon": p})
-    df = pd.DataFrame(records)
-    tested = df["p_wilcoxon"].notna()
-    df["p_bonferroni"] = np.nan
-    df.loc[tested, "p_bonferroni"] = bonferroni(df.loc[tested, "p_wilcoxon"].to_numpy())
-    base = df[df["row"] == INPUT].set_index(["case", "column"])["mean"]
-    better = df.apply(lambda r: r["mean"] < base.get((r["case"], r["column"]), np.nan), axis=1)
-    df["beats_input"] = tested & (df["p_bonferroni"] < cfg.alpha) & better
-    return df
-
-
 @locks_output
 def run_table2(
     data: str | os.PathLike,
@@ -387,7 +361,7 @@ def run_table2(
     floor = {}
     if eval_encoder is not None:
         floor = {case: float(np.mean(M.embedding_distance(emb["gt"][case], emb["ref"][case]))) for case in CASES}
-    summary = _summary(examples, rows, cfg)
+    summary = paired_summary(examples, rows, bootstrap=cfg.bootstrap, alpha=cfg.alpha, seed=cfg.evalset.seed)
     times["measures"] = time.perf_counter() - t
 
     from mixeval.tables.table2 import figure_table2, table2_markdown, table2_tex, table2_wide
