@@ -87,10 +87,6 @@ class ReproduceConfig:
             raise MixevalError(f"--preset: unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
         return cls(**{"preset": preset, **base[preset], **{k: v for k, v in changes.items() if v is not None}})
 
-    @classmethod
-    def paper(cls, **changes) -> "ReproduceConfig":
-        return cls.for_preset("paper", **changes)
-
 
 def evaluation_configs(name: str, device: str | None = None):
     """``(DisentangleConfig, RetrievalConfig, Table2Config)`` of an evaluation size.
@@ -264,7 +260,7 @@ def reproduce(
 
     log(f"9/9 report → {out / 'summary.md'}, {out / 'summary.html'}")
     summary, page = write_summary(out, config, paths, t1=t1, retrieval=ret, t2=t2, timings=timings,
-                                  synthetic=data is None, demo=(tests[0], tests[1]))
+                                  synthetic=data is None, demo=(tests[0], tests[1]), pairs=2 * enc_cfgs[-1].contents)
     paths.update(summary=summary, html=page)
     return paths
 

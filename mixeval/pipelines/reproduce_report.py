@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ from mixeval.plots.schedule import plot_schedule
 from mixeval.plots.training import plot_training, read_metric_series
 from mixeval.tables import verdicts as V
 from mixfx.io.atomic import atomic_write
+from mixfx.train.schedule import chance_loss
 
 __all__ = ["PAPER_REFERENCE", "write_summary"]
 
@@ -71,10 +71,6 @@ per-effect validation losses every encoder run logs:
   (GPU sizes), an EQ-specific curriculum. Until a CPU recipe learns EQ, claim 1 is expected to fail."""
 
 
-def _chance(pairs: int) -> float:
-    return math.log(2 * pairs - 1)
-
-
 def _validation_table(out: Path, variants, labels) -> str:
     rows = []
     for variant, label in zip(variants, labels):
@@ -92,18 +88,18 @@ def _validation_table(out: Path, variants, labels) -> str:
 
 
 def write_summary(out: Path, config, paths: dict[str, Path], *, t1, retrieval, t2, timings: dict[str, float],
-                  synthetic: bool, demo) -> tuple[Path, Path]:
-    """Write ``summary.md``, ``summary.html``, ``verdicts.csv`` and the training figures; return the two reports."""
+                  synthetic: bool, demo, pairs: int) -> tuple[Path, Path]:
+    """Write ``summary.md``, ``summary.html``, ``verdicts.csv`` and the training figures; return the two reports.
+
+    ``pairs`` is the encoders' NT-Xent batch size in positive pairs (chance loss ``ln(2·pairs − 1)``).
+    """
     from mixeval.pipelines.reproduce import LABELS, VARIANTS
-    from mixfx.train.config import EncoderTrainConfig
 
     out = Path(out)
     figures = out / "reports" / "training"
     runs = [(f"{lab} encoder", out / "runs" / f"encoder_{v}") for v, lab in zip(VARIANTS, LABELS)]
     runs += [(f"Ψ w/ {lab}", out / "runs" / f"cloner_{v}") for v, lab in zip(VARIANTS, LABELS)]
-    enc_cfg = getattr(EncoderTrainConfig, config.preset)()
-    pairs = 2 * enc_cfg.contents
-    curves = plot_training(runs, figures / "training_curves.png", chance=_chance(pairs))
+    curves = plot_training(runs, figures / "training_curves.png", chance=chance_loss(pairs))
     schedule = plot_schedule(out / "runs" / "encoder_ps", figures / "probability_schedule.png")
 
     per_seed = per_seed_means(t1.scores)
@@ -128,7 +124,7 @@ def write_summary(out: Path, config, paths: dict[str, Path], *, t1, retrieval, t
         V.verdicts_markdown(verdicts) + "\nRows 1–6 are the pass criteria of the recipe (issue 10's claims 1–3); rows 7–8 "
         "report the paper's orderings without requiring them. Rules: `mixeval/tables/verdicts.py`.",
         "## Training\n\n" + f"![training curves]({rel(curves)})\n\n![probability schedule of Φp.s.]({rel(schedule)})\n\n"
-        f"Last validation NT-Xent per encoder (chance ln {2 * pairs - 1} = {_chance(pairs):.3f}; a column is the "
+        f"Last validation NT-Xent per encoder (chance ln {2 * pairs - 1} = {chance_loss(pairs):.3f}; a column is the "
         "loss on batches with only that effect):\n\n" + _validation_table(out, VARIANTS, LABELS),
         "## Table 1 (disentanglement)\n\n" + t1.markdown + "\nHeld-out DCI RF Expl (`dci_informativeness_cv`, 5-fold "
         "CV MSE; 0 for noise) is in `reports/disentangle/scores.csv` and in the verdicts.",
