@@ -204,3 +204,34 @@ def test_quiet_spans_are_not_run_through_the_cloner(monkeypatch):
     assert torch.allclose(y[0][:, keep], full[0][:, keep], atol=1e-5) and not torch.any(y[0][:, ~keep])
     # touching pieces are merged: a quiet gap just over the receptive field is computed once, not twice
     assert loud_pieces(torch.tensor([False] * 5 + [True] * 3 + [False] * 5), 2, 2) == [(0, 0, 13, 13)]
+
+
+def test_input_skip_cloner_starts_as_the_identity_and_tiles_exactly():
+    """``input_skip``: an untrained Ψ returns its input (clamped to [−1, 1]); once its output conv is
+    non-zero the tiled pass still equals the module's full pass."""
+    import dataclasses
+
+    config = dataclasses.replace(ClonerConfig.tiny(cond_dim=8), input_skip=True)
+    untrained = MixFXCloner(config).eval()
+    x, e = _data(untrained, 2, 900, 5)
+    x[0, 0, :10] = 1.7  # beyond full scale: the clamp still applies
+    with torch.no_grad():
+        assert torch.equal(untrained(x, e), x.clamp(-1.0, 1.0))
+    trained = _random_cloner(config, 7)
+    torch.nn.init.normal_(trained.output.weight, std=0.3)
+    with torch.no_grad():
+        full = trained(x, e)
+        plain = trained.output(_blocks_only(trained, x, e))
+    assert not torch.allclose(full, x.clamp(-1, 1), atol=1e-3)
+    assert torch.allclose(full, (plain + x).clamp(-1.0, 1.0), atol=1e-6)  # y = clamp(x + output(h))
+    for tile in (1, 64, 211, 5000):
+        assert torch.allclose(cloner_forward_tiled(trained, x, e, tile=tile), full, atol=1e-5), tile
+    with pytest.raises(MixfxError, match="input_skip"):
+        ClonerConfig(in_channels=2, out_channels=1, input_skip=True)
+
+
+def _blocks_only(cloner, x, e):
+    h = x
+    for block in cloner.blocks:
+        h = block(h, e)
+    return h

@@ -170,7 +170,10 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
                 bufs[n] = bufs[n][:, :, count:]
                 emitted[n] += count
             if chunk is not None:
-                y = torch.clamp(cloner.output(chunk), -1.0, 1.0)
+                y = cloner.output(chunk)
+                if cloner.config.input_skip:
+                    y = y + _on(x[:, :, done:done + y.shape[-1]], device, dtype)
+                y = torch.clamp(y, -1.0, 1.0)
                 out[:, :, done:done + y.shape[-1]] = _on(y, x.device, torch.float32)
                 done += y.shape[-1]
                 if progress is not None:
