@@ -33,6 +33,7 @@ from torch import nn
 
 from mixfx.configs import config_from_dict
 from mixfx.errors import MixfxError
+from mixfx.models.dilated_conv import dilated_conv1d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +147,8 @@ class TCNBlock(nn.Module):
         self.res = nn.Conv1d(in_channels, out_channels, kernel_size=1, groups=in_channels, bias=False)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        y = F.leaky_relu(self.bn(self.conv1(F.pad(x, self.pad))), negative_slope=0.01)
+        y = dilated_conv1d(F.pad(x, self.pad), self.conv1.weight, self.conv1.dilation[0])
+        y = F.leaky_relu(self.bn(y), negative_slope=0.01)
         return self.film(y, cond) + self.res(x)
 
 

@@ -3,8 +3,9 @@
 The values in ``data/fxnorm_train.npz`` were recorded by ``record_fxnorm_train.py`` before the
 FX-normalization and training code was reorganised; the layout may change, the numbers may not
 (identical on CPU up to 1e-6, relative or absolute). Re-record a part only with a change that is
-meant to alter it, and say so in the commit message (the ``train`` part was re-recorded once, by the
-commit that moved ``step_generator`` to SeedSequence streams). Each part is computed in a fresh
+meant to alter it, and say so in the commit message (the ``train`` part was re-recorded twice: by the
+commit that moved ``step_generator`` to SeedSequence streams, and by the one that gave the cloner's
+dilated conv its two-convolution CPU backward, whose float32 gradients differ in rounding). Each part is computed in a fresh
 interpreter (one thread), so the state earlier tests leave in this process cannot change it.
 """
 
