@@ -106,8 +106,9 @@ def test_dci_deterministic_and_parallel_invariant():
     d, c, i = serial
     assert all(0.0 <= v <= 1.0 for v in (d, c, i, serial.informativeness_cv))
     calls = []
-    dci(f, codes, n_jobs=1, progress=lambda done, total: calls.append((done, total)), **kw)
-    assert calls[-1] == (3 * (2 * 3 + 1),) * 2
+    dci(f, codes, n_jobs=1, progress=lambda *call: calls.append(call), **kw)
+    total = 3 * (2 * 3 + 1)
+    assert calls == [(done, total, "forest fits") for done in range(1, total + 1)]
 
 
 def test_forest_reuse_equals_sklearn_fit_with_that_depth_and_seed():

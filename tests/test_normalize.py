@@ -323,10 +323,11 @@ def test_pipeline_on_the_builtin_synthetic_dataset(tmp_path, monkeypatch):
     assert all(np.array_equal(f.eq[s], g.eq[s]) for s in STEMS)
     assert (f.compression, f.imager, f.loudness) == (g.compression, g.imager, g.loudness)
     calls = []
-    out = normalize_dataset(root, feats, tmp_path / "out", seed=1, progress=lambda n, total: calls.append(total))
+    out = normalize_dataset(root, feats, tmp_path / "out", seed=1, progress=lambda *call: calls.append(call))
     src = sorted(p.relative_to(root) for p in root.glob("*/*/*.wav"))
     assert sorted(p.relative_to(out) for p in out.glob("*/*/*.wav")) == src
-    assert calls == [12] * 12
+    assert [c[:2] for c in calls] == [(k, 12) for k in range(1, 13)]
+    assert all(c[2].startswith("stems: ") for c in calls) and len({c[2] for c in calls}) == 3  # one label per song
     assert (out / "dataset.json").read_text() == (root / "dataset.json").read_text()
     assert (out / "validation.txt").read_text() == (root / "validation.txt").read_text()
     for wav in out.glob("*/*/vocals.wav"):

@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ from mixeval.transfer_set import (
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.io.atomic import atomic_write
 from mixfx.io.paths import check_output_dir
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def run_table2(
     config: Table2Config | None = None,
     ir_dir: str | os.PathLike | None = None,
     save_audio: bool = False,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: Progress = False,
 ) -> Table2Result:
     """Table 2 of Koo et al. for the given style-transfer models, plus the model-free rows.
 
@@ -180,12 +181,12 @@ def run_table2(
         config: sizes and settings.
         ir_dir: impulse responses of the reverb (default: the built-in synthetic bank).
         save_audio: also write x, ref, gt and every row's y as WAV under ``audio/``.
-        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, stage)``: ``"DSP baseline"`` and ``"models"`` in stems, ``"measures"`` in rows.
 
     Raises:
         MixevalError / MixfxError: any bad input, before work starts (one line each).
     """
-    from mixeval.pipelines.disentangle_embed import ProgressBars
     from mixfx.data.musdb import MultitrackSegments
     from mixfx.fx.chain import FXManipulator
     from mixfx.fx.ir import load_ir_folder
@@ -231,7 +232,7 @@ def run_table2(
         notes.append("no --evaluator and no --model: the λ·ΔΦ columns are empty")
     if separator is None:
         notes.append("no --separator: the 'separated stems' row is skipped")
-    bars = ProgressBars(progress)
+    report = progress_reporter(progress, unit={"DSP baseline": "stem", "models": "stem", "measures": "row"})
     times["setup"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -246,26 +247,26 @@ def run_table2(
     if cfg.dsp_baseline:
         from mixeval.dsp_baseline import match_reference_features
 
-        bars.start("DSP baseline", n * len(STEMS), "stem")
+        report(0, n * len(STEMS), "DSP baseline")
         y = {}
-        for stem in STEMS:
+        for k, stem in enumerate(STEMS):
             y[stem] = torch.stack([match_reference_features(x[stem][i], ref[stem][i], stem,
                                                             rng=stem_rng(ev.seed, f"item{i}", stem))
                                    for i in range(n)])
-            bars.advance("DSP baseline", n, n * len(STEMS))
+            report((k + 1) * n, n * len(STEMS), "DSP baseline")
         outputs[DSP] = y
         rows.append(DSP)
     times["dsp"] = time.perf_counter() - t
 
     t = time.perf_counter()
     transfers = {}
-    bars.start("models", len(loaded) * len(STEMS), "stem")
-    for spec, enc, cl in loaded:
+    report(0, len(loaded) * len(STEMS), "models")
+    for k, (spec, enc, cl) in enumerate(loaded):
         st = StyleTransfer(enc, cl, None, segment=max(ev.samples, 2**19), batch_size=cfg.batch_size, device=device)
         transfers[spec.label] = st
         outputs[spec.label] = {s: convert(st, x[s], ref[s], device, cfg.batch_size, cfg.autocast) for s in STEMS}
         rows.append(spec.label)
-        bars.advance("models", len(STEMS), len(loaded) * len(STEMS))
+        report((k + 1) * len(STEMS), len(loaded) * len(STEMS), "models")
     sdr: dict[str, float] = {}
     if sep is not None:
         first = loaded[0][0].label
@@ -287,8 +288,8 @@ def run_table2(
 
     t = time.perf_counter()
     examples, floor = measure_rows(outputs, rows, gt=gt, ref=ref, evaluator=eval_encoder, device=device,
-                                   batch_size=cfg.batch_size, autocast=cfg.autocast, bars=bars)
-    bars.close()
+                                   batch_size=cfg.batch_size, autocast=cfg.autocast, progress=report)
+    report.close()
     summary = paired_summary(examples, rows, bootstrap=cfg.bootstrap, alpha=cfg.alpha, seed=cfg.evalset.seed)
     times["measures"] = time.perf_counter() - t
 

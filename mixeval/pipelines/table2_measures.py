@@ -18,6 +18,7 @@ import torch
 from mixeval.metrics import style as M
 from mixeval.transfer_set import iter_batches
 from mixfx import STEMS
+from mixfx.progress import ProgressFn, progress_reporter
 
 __all__ = ["CASES", "COLUMNS", "DSP", "INPUT", "ORACLE", "SEPARATED", "convert", "embed", "measure_rows", "stem_cases"]
 
@@ -75,7 +76,7 @@ def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) 
 
 def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *, gt: dict[str, torch.Tensor],
                  ref: dict[str, torch.Tensor], evaluator, device, batch_size: int, autocast: bool,
-                 bars) -> tuple[pd.DataFrame, dict[str, float]]:
+                 progress: ProgressFn | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Score every example of every row: the ``examples`` frame and the ΔΦ floor.
 
     Args:
@@ -83,7 +84,7 @@ def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *
         rows: the rows to score, in table order.
         gt, ref: the items' target and reference stems ``{stem: (N, 2, T)}``.
         evaluator: the FXencoder of the ΔΦ columns, or None (those columns are NaN).
-        bars: the run's progress (stage ``"measures"``, one step per row).
+        progress: called ``(done, len(rows), "measures")`` after each row.
 
     Returns:
         ``examples``: one record per row × case × example (``row, case, stem, item`` and every
@@ -99,8 +100,9 @@ def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *
     stem_col = {"multitrack": ["mixture"] * n, "stem": [s for s in STEMS for _ in range(n)]}
     item_col = {"multitrack": list(range(n)), "stem": list(range(n)) * len(STEMS)}
     frames = []
-    bars.start("measures", len(rows), "row")
-    for row in rows:
+    report = progress_reporter(progress)
+    report(0, len(rows), "measures")
+    for k, row in enumerate(rows):
         y_c = stem_cases(outputs[row])
         for case in CASES:
             e_y = None
@@ -108,7 +110,7 @@ def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *
                 e_y = emb["gt"][case] if row == ORACLE else embed(evaluator, y_c[case], device, batch_size, autocast)
             m = _measures(y_c[case], gt_c[case], e_y, emb.get("ref", {}).get(case), emb.get("gt", {}).get(case), gt_feats[case])
             frames.append(pd.DataFrame({"row": row, "case": case, "stem": stem_col[case], "item": item_col[case], **m}))
-        bars.advance("measures", 1, len(rows))
+        report(k + 1, len(rows), "measures")
     examples = pd.concat(frames, ignore_index=True)
     floor = {}
     if evaluator is not None:
