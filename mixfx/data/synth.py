@@ -1,7 +1,8 @@
 """The built-in synthetic multitrack set: MUSDB18-HQ-like stems rendered from General MIDI.
 
 Every command of the toolkit can run on this set without a download. Each song gets its own
-tempo, key, mode, chord progression, grooves and instruments (:mod:`mixfx.data.synth_midi`);
+tempo, key, mode, chord progression, grooves and instruments (:mod:`mixfx.data.synth_plan`), arranged
+as General MIDI (:mod:`mixfx.data.synth_midi`);
 each stem is rendered with the SoundFont that ``pretty_midi`` ships (``TimGM6mb.sf2``) by
 ``midirenderer`` (a self-contained synthesizer, no system library), resampled to the working
 rate, given its own stereo placement, width and level, and the mixture is the exact sum of
@@ -30,7 +31,8 @@ import soundfile as sf
 import torch
 
 from mixfx import SAMPLE_RATE, STEMS
-from mixfx.data.synth_midi import arrange, plan_song
+from mixfx.data.synth_midi import arrange
+from mixfx.data.synth_plan import plan_song
 from mixfx.errors import MixfxError
 from mixfx.fx.loudness import integrated_loudness
 from mixfx.io.atomic import atomic_dir
