@@ -30,7 +30,8 @@ import sklearn
 
 from mixeval.baselines import noise_codes
 from mixeval.errors import MixevalError
-from mixeval.evalset import KINDS, MODES, ItemSet, factor_table, item_factors
+from mixeval.evalset import KINDS, MODES, ItemSet
+from mixeval.evalset_factors import factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixfx.io.paths import check_output_dir
 from mixeval.outputs import locks_output, staged_outputs
