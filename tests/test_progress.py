@@ -59,4 +59,5 @@ def test_true_draws_nothing_when_stderr_is_not_a_terminal(monkeypatch):
     monkeypatch.setattr(sys, "stderr", err)
     with progress_reporter(True) as report:
         report(1, 2, "windows")
+        report(2, 3, "windows: song B")  # a new total and an item on a disabled bar are fine too
     assert err.getvalue() == ""
