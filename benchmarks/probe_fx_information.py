@@ -18,7 +18,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.pipeline import make_pipeline
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
-from mixeval.evalset import EvalSetConfig, plan_segments, load_segments, sample_item_set, render_items, item_factors
+from mixeval.evalset import EvalSetConfig, plan_segments, load_segments, sample_item_set, render_items
+from mixeval.evalset_factors import item_factors
 from mixeval.pipelines.disentangle_embed import baseline_representations, embed_batch, encoder_representation
 
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ Subpackages and modules (``mixeval`` imports ``mixfx``, never the reverse; data 
     plots          the figures (Fig. 2, Fig. 3, probability schedules).
     listening      WAET listening tests: spec, media, XML, results, analysis.
     pipelines      one function per ``mixeval`` command.
-    evalset        the Table 1 item sets (segments × FX configurations) and their factors.
+    evalset        the Table 1 item sets (segments × FX configurations); ``evalset_factors`` their factors.
     transfer_set   the Table 2 transfer items; ``dsp_baseline`` and ``baselines`` the non-learned rows.
     outputs        staged, locked output folders; ``errors`` :class:`MixevalError`.
     cli            the ``mixeval`` command (typer).

@@ -122,15 +122,9 @@ def make_listening_test(
             changes["conditions"] = ListeningTestSpec.from_dict(
                 {"conditions": list(_csv(conditions)), "prerendered": "."}, source="--conditions").conditions
         resolved = base.replace(**changes)
-        show = sys.stderr.isatty()
-
-        def progress(done, total, q):
-            if show:
-                typer.echo(f"\rquestion {done}/{total} ({q.song}, {q.stem})" + " " * 10, err=True, nl=done == total)
-
         renderer = CheckpointRenderer(device)
         renderer.check(resolved.conditions)
-        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=progress, renderer=renderer)
+        result = run(resolved, out, waet_dir=waet, overwrite=force, progress=True, renderer=renderer)
     typer.echo(f"wrote {result.out_dir}: {result.n_pages} pages, {result.n_files} media files")
     typer.echo(f"  test:     {result.xml_path}" + ("  (XSD-validated)" if result.xsd_validated else "  (structural check passed)"))
     typer.echo(f"  manifest: {result.manifest_path}")
@@ -238,7 +232,7 @@ def disentangle(
             ideal=ideal, tsne_single=tsne_single, figures=figures, batch_size=batch_size, device=device, n_jobs=jobs,
         )
         res = run_disentangle(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,
-                              cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
+                              cache_dir=cache_dir, ir_dir=ir_dir, progress=True)
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(res.markdown)
@@ -280,7 +274,7 @@ def retrieval(
         cfg = RetrievalConfig(evalset=ev, seeds=seeds if seeds is not None else base.seeds, baselines=tuple(baseline or ()),
                               batch_size=batch_size, device=device)
         res = run_retrieval(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,
-                            cache_dir=cache_dir, ir_dir=ir_dir, progress=sys.stderr.isatty())
+                            cache_dir=cache_dir, ir_dir=ir_dir, progress=True)
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(res.markdown)
@@ -322,7 +316,7 @@ def table2(
                                reference=reference, split=split, seed=seed)
         cfg = Table2Config(evalset=ev, batch_size=batch_size, device=device, dsp_baseline=dsp_baseline, autocast=bf16)
         res = run_table2(data, out, models=specs, evaluator=evaluator, separator=separator, items=items, config=cfg,
-                         ir_dir=ir_dir, save_audio=save_audio, progress=sys.stderr.isatty())
+                         ir_dir=ir_dir, save_audio=save_audio, progress=True)
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(res.markdown)
@@ -345,7 +339,7 @@ def reproduce(
 
     with user_errors():
         config = ReproduceConfig.for_preset(preset, songs=songs, seconds=seconds, seed=seed)
-        paths = run_reproduce(out, config, data=data, device=device, progress=sys.stderr.isatty(),
+        paths = run_reproduce(out, config, data=data, device=device, progress=True,
                               log=lambda line: typer.echo(line, err=True))
     summary = paths["summary"]
     typer.echo(summary.read_text(encoding="utf-8"))

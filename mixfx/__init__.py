@@ -8,6 +8,7 @@ Subpackages (data flows one way: ``cli`` → ``pipelines`` → core → ``io``):
     train      training configs, the loop (resume, DDP), probability scheduling.
     pipelines  one function per ``mixfx`` command.
     io         files: audio, atomic writes, checkpoints, hashes, output checks.
+    progress   the one progress-callback convention (``ProgressFn``, ``progress_reporter``), both packages'.
     cli        the ``mixfx`` command (typer).
 
 This module holds the project constants (:data:`SAMPLE_RATE`, :data:`STEMS`) and

@@ -1,6 +1,7 @@
 """The ``mixfx`` command line: thin typer commands over :mod:`mixfx.pipelines`.
 
-Every command turns a :class:`~mixfx.errors.MixfxError` into one line on stderr and exit status 1.
+Every command turns a :class:`~mixfx.errors.MixfxError` into one line on stderr and exit status 1;
+long commands draw tqdm bars on stderr when it is a terminal (``progress=True``, :mod:`mixfx.progress`).
 """
 
 from __future__ import annotations
@@ -42,23 +43,6 @@ def _main(
     setup_logging(verbose, quiet)
 
 
-class Progress:
-    """A tqdm bar on stderr (off when stderr is not a terminal); call it with the amount done."""
-
-    def __init__(self, desc: str, total: float | None = None, unit: str = "it") -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-
-    def __call__(self, amount: float = 1, total: float | None = None) -> None:
-        if total is not None and self.bar.total != total:
-            self.bar.total = total
-        self.bar.update(amount)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def _run(fn, *args, **kwargs):
     """Call ``fn``; a :class:`MixfxError` or an :class:`OSError` becomes one stderr line and exit status 1."""
     from mixfx.io.paths import os_error_message
@@ -84,9 +68,7 @@ def synth_dataset(
     """Render the built-in synthetic multitrack dataset (General-MIDI arrangements, no download)."""
     from mixfx.data.synth import make_synth_dataset
 
-    bar = Progress("synth", total=songs * seconds, unit="s")
-    path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=bar)
-    bar.close()
+    path = _run(make_synth_dataset, out, songs=songs, seconds=seconds, seed=seed, overwrite=overwrite, progress=True)
     typer.echo(str(path))
 
 
@@ -99,9 +81,7 @@ def fx_features(
     """Compute per-instrument average FX features (EQ, dynamics, imaging, loudness) for FX normalization."""
     from mixfx.pipelines.fx_normalize import compute_features
 
-    bar = Progress("stems", unit="stem")
-    path = _run(compute_features, dataset, out, split=split, progress=bar)
-    bar.close()
+    path = _run(compute_features, dataset, out, split=split, progress=True)
     typer.echo(str(path))
 
 
@@ -115,9 +95,7 @@ def fx_normalize(
     """FX-normalize every stem (EQ, DRC, imaging, panning, loudness) into a new dataset."""
     from mixfx.pipelines.fx_normalize import normalize_dataset
 
-    bar = Progress("stems", unit="stem")
-    path = _run(normalize_dataset, dataset, features, out, seed=seed, progress=bar)
-    bar.close()
+    path = _run(normalize_dataset, dataset, features, out, seed=seed, progress=True)
     typer.echo(str(path))
 
 
@@ -225,11 +203,9 @@ def transfer_cmd(
         raise typer.Exit(1)
     config = _run(TransferConfig, segment=segment, overlap=overlap, batch_size=batch_size, max_memory=max_memory,
                   peak_db=peak_db, reference_segments=reference_segments or None, precision="bf16" if bf16 else "fp32")
-    bar = Progress("transfer", unit="s")
     results = _run(transfer, input, reference, out, encoder=encoder, cloner=cloner, reference_b=reference_b, alpha=alpha,
                    features=features, separator_weights=separator_weights, device=device, config=config,
-                   overwrite=overwrite, progress=bar)
-    bar.close()
+                   overwrite=overwrite, progress=True)
     for r in results:
         note = "skipped (exists)" if r.skipped else f"{r.seconds:.1f} s, peak {r.peak_db:+.1f} dBFS" + (" — CLIPS" if r.clipped else "")
         typer.echo(f"{r.folder}: {note}")

@@ -78,9 +78,10 @@ def test_index_batch_size_progress_and_device():
     gain = torch.tensor([1.0, -2.0, 0.5])
     calls = []
     y = apply_in_windows(lambda c, i: c * gain[i][:, None, None], x, window=200, overlap=0.3, batch_size=4,
-                         with_index=True, device="cpu", progress=lambda done, total: calls.append((done, total)))
+                         with_index=True, device="cpu", progress=lambda *call: calls.append(call))
     assert torch.allclose(y, x * gain[:, None, None], atol=1e-6)
-    assert calls[-1][0] == calls[-1][1] and len(calls) == -(-calls[-1][1] // 4)
+    # window offsets 0, 140, …, 700 and 799 (hop 140, the last ends at sample 999) × 3 rows = 21 windows, 4 per call
+    assert calls == [(done, 21, "windows") for done in (4, 8, 12, 16, 20, 21)]
     y1 = apply_in_windows(_smooth, x, window=200, overlap=0.3, batch_size=1)
     y7 = apply_in_windows(_smooth, x, window=200, overlap=0.3, batch_size=7)
     assert torch.allclose(y1, y7, atol=1e-6)

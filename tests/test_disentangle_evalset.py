@@ -8,9 +8,9 @@ import torch
 
 from mixeval.errors import MixevalError
 from mixeval.evalset import (
-    KINDS, EvalSetConfig, Segment, factor_table, item_factors, load_segments, plan_segments, render_items,
-    sample_item_set,
+    KINDS, EvalSetConfig, Segment, load_segments, plan_segments, render_items, sample_item_set,
 )
+from mixeval.evalset_factors import factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig
 from mixfx import STEMS
 from mixfx.data.musdb import MultitrackSegments

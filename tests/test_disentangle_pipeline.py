@@ -146,11 +146,11 @@ def test_iid_protocol_with_handcrafted_baseline(synth_root, assets, tmp_path):
     cfg = DisentangleConfig(evalset=ev, seeds=1, dci_grid="tiny", dci_trees=1, baselines=("mfcc",), tsne_single="gain")
     calls = []
     res = run_disentangle([], synth_root, tmp_path / "iid", config=cfg, ir_dir=assets["irs"],
-                          progress=lambda stage, done, total: calls.append((stage, done, total)))
+                          progress=lambda *call: calls.append(call))
     assert [r.type for r in res.representations] == ["handcrafted", "noise", "ideal"]
     assert res.representations[1].dim == res.representations[0].dim == 122  # noise of the features' size
     assert res.cache_misses == 4  # 2 iid sets + 2 paper-protocol figure sets, one representation
-    assert ("embed", 24, 24) in calls and calls[-1] == ("metrics", 30, 30)
+    assert (24, 24, "embed") in calls and calls[-1] == (30, 30, "metrics")
     assert "Protocol: iid" in (tmp_path / "iid" / "table1.md").read_text()
     factors = pd.read_csv(tmp_path / "iid" / "factors" / "seed0_gain.csv")
     assert factors["configuration"].nunique() == 6  # every item its own configuration

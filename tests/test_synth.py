@@ -128,8 +128,8 @@ def test_song_depends_only_on_seed_and_index(dataset):
 
 def test_float_subtype_and_progress(tmp_path):
     seen = []
-    root = make_synth_dataset(tmp_path / "f", songs=1, seconds=2.0, seed=0, subtype="FLOAT", progress=seen.append)
-    assert seen == [2.0]
+    root = make_synth_dataset(tmp_path / "f", songs=1, seconds=2.0, seed=0, subtype="FLOAT", progress=lambda *call: seen.append(call))
+    assert seen == [(1, 1, "songs: synth_000")]
     song = root / "train" / "synth_000"
     assert sf.info(str(song / "mixture.wav")).subtype == "FLOAT"
     stems = [_read(song / f"{s}.wav", "float32") for s in STEMS]

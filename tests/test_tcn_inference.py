@@ -100,10 +100,10 @@ def test_memory_budget_sets_the_tile_and_progress():
         assert tiled_memory_bytes(MODERATE, 2, tile) <= budget < tiled_memory_bytes(MODERATE, 2, tile + 1)
     x, e = _data(MODERATE, 2, 4000, 2)
     calls = []
-    y = cloner_forward_tiled(MODERATE, x, e, max_memory=10**6, progress=lambda d, n: calls.append((d, n)))
+    y = cloner_forward_tiled(MODERATE, x, e, max_memory=10**6, progress=lambda *call: calls.append(call))
     with torch.no_grad():
         assert torch.allclose(y, MODERATE(x, e), atol=1e-5)
-    assert calls[-1] == (4000, 4000) and len(calls) > 1
+    assert calls[-1] == (4000, 4000, "samples") and len(calls) > 1
 
 
 def test_bad_inputs_raise_one_line_errors():
@@ -144,9 +144,9 @@ def test_style_transfer_splits_rows_when_the_budget_is_tight():
     st = StyleTransfer(None, MODERATE, batch_size=4, max_memory=one_row)  # fits one row, not four
     assert st._rows_and_tile(4, 3000) == (1, 3000)
     calls = []
-    y = st.convert(x, e, progress=lambda d, n: calls.append((d, n)))
+    y = st.convert(x, e, progress=lambda *call: calls.append(call))
     assert torch.allclose(y, full, atol=1e-5)
-    assert calls[-1] == (12000, 12000) and all(a <= b for (a, _), (b, _) in zip(calls, calls[1:]))
+    assert calls[-1] == (12000, 12000, "samples") and all(a <= b for (a, _, _), (b, _, _) in zip(calls, calls[1:]))
 
 
 def test_quiet_spans_longer_than_the_receptive_field_give_exact_silence():

@@ -243,3 +243,19 @@ def test_training_on_cuda_with_bf16_autocast(synth_root, tmp_path):
     last = train_cloner(synth_root, enc, tmp_path / "cloner", cfg, device="cuda")
     assert last.is_file()
     assert all(torch.isfinite(torch.tensor([v for _, v in rows(tmp_path / "cloner")])))
+
+
+def test_setup_runtime_resolves_the_device_like_everything_else(monkeypatch):
+    """The runtime uses ``resolve_device``: same parsing, same errors; one process runs on the device asked."""
+    from mixfx.train.distributed import setup_runtime
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    rt = setup_runtime("cpu")
+    assert (rt.device, rt.world, rt.rank, rt.is_main, rt.distributed) == (torch.device("cpu"), 1, 0, True, False)
+    with pytest.raises(MixfxError, match="'gpu0': not a torch device"):
+        setup_runtime("gpu0")
+    if not torch.cuda.is_available():
+        assert setup_runtime(None).device == setup_runtime("auto").device == torch.device("cpu")
+        with pytest.raises(MixfxError, match="CUDA is not available"):
+            setup_runtime("cuda")

@@ -107,9 +107,9 @@ def test_apply_with_context_core_layout_and_progress():
     calls = []
     for window in (7, 8, 20, 101, 500):
         y = apply_with_context(fn, x, window=window, context=3, batch_size=3,
-                               progress=lambda d, n: calls.append((d, n)))
+                               progress=lambda *call: calls.append(call))
         assert torch.allclose(y, fn(x, None), atol=1e-12)
-    assert calls[-1][0] == calls[-1][1]
+        assert calls[-1][0] == calls[-1][1] and {c[2] for c in calls} == {"windows"}
     with pytest.raises(MixfxError, match="no core"):
         apply_with_context(fn, x, window=6, context=3)
 
@@ -203,11 +203,13 @@ def test_peak_scaling_silent_stems_skip_and_progress(env, tmp_path):
     song = write_stems(tmp_path / "in" / "quiet", 7, silent=("vocals",))
     write_stems(tmp_path / "in" / "other_song", 8, seconds=1.5, rate=22050, channels=1)  # mono, resampled
     calls = []
-    progress = lambda amount, total: calls.append((amount, total))  # noqa: E731
+    progress = lambda *call: calls.append(call)  # noqa: E731
     results = transfer(tmp_path / "in", paths["a"], tmp_path / "out", encoder=paths["enc"], cloner=paths["cl"],
                        device="cpu", config=TransferConfig(segment=8192, peak_db=-3.0), progress=progress)
     assert [r.song for r in results] == ["other_song", "quiet"]
-    assert sum(a for a, _ in calls) == pytest.approx(2.7) and all(t == pytest.approx(2.7) for _, t in calls)
+    # milliseconds of audio, 1.5 s + 1.2 s, counted up to the total
+    assert calls[-1] == (2700, 2700, "transfer") and all(c[1:] == (2700, "transfer") for c in calls)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     for r in results:
         mix = read(r.folder / "mixture.wav")
         assert float(mix.abs().max()) == pytest.approx(10 ** (-3 / 20), rel=1e-5)
@@ -349,9 +351,9 @@ def test_mixture_input_and_reference_are_separated_in_the_pipeline(env, tmp_path
     cfg = TransferConfig(segment=8192)
     [res] = transfer(tmp_path / "song.wav", tmp_path / "ref.wav", tmp_path / "out", encoder=paths["enc"],
                      cloner=paths["cl"], separator_weights=weights, device="cpu", config=cfg,
-                     progress=lambda a, total: calls.append((a, total)))
-    seconds = mixture.shape[-1] / SR
-    assert sum(a for a, _ in calls) == pytest.approx(2 * seconds)  # separation + conversion
+                     progress=lambda *call: calls.append(call))
+    ms = round(2000 * mixture.shape[-1] / SR)  # separation + conversion, in milliseconds of audio
+    assert calls[-1] == (ms, ms, "transfer")
     sep = load_separator(weights)
     stems = sep.separate(mixture)
     ref = sep.separate(ref_mix)

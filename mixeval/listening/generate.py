@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from mixeval.listening.spec import ConditionSpec, ListeningTestSpec
 from mixeval.listening.waet import WaetElement, WaetPage
 from mixfx import STEMS
 from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, audio_info, load_audio
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def generate_media(
     media_dir: Path,
     *,
     renderer: Renderer | None = None,
-    progress: Callable[[int, int, Question], None] | None = None,
+    progress: Progress = None,
 ) -> GeneratedTest:
     """Render, trim, fade, loudness-match and write every file of the test into ``media_dir``.
 
@@ -253,7 +254,8 @@ def generate_media(
         spec: validated spec.
         media_dir: folder for the media files (created).
         renderer: renders ``checkpoint`` conditions.
-        progress: called as ``progress(done, total, question)`` after each question is measured.
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "questions: SONG, STEM")`` after each question is measured.
 
     Returns:
         :class:`GeneratedTest` with pages (urls relative to ``media_dir``) and manifest rows
@@ -266,6 +268,7 @@ def generate_media(
     sr = spec.sample_rate
     n_files = len(spec.conditions) + 2
     tokens = iter(_tokens(token_rng, n_files * len(questions)))
+    report = progress_reporter(progress, unit="question")
     measured = []  # pass 1: every file's segment, loudness and true peak (float32 keeps the memory down)
     for qi, q in enumerate(questions):
         names = ["reference_track", "input_track"] + [c.name for c in spec.conditions]
@@ -278,8 +281,8 @@ def generate_media(
         batch = np.stack([media.apply_fades(p[0][:, :n], sr, spec.fade_ms) for p in parts])
         loud, peak = media.measure(batch, sr, names=[f"{q.page_id} ({q.song}, {q.stem}): {nm}" for nm in names])
         measured.append((names, [p[1] for p in parts], batch.astype(np.float32), loud, peak))
-        if progress is not None:
-            progress(qi + 1, len(questions), q)
+        report(qi + 1, len(questions), f"questions: {q.song}, {q.stem}")
+    report.close()
     level, excess = media.common_level(
         np.concatenate([m[3] for m in measured]), np.concatenate([m[4] for m in measured]),
         target_lufs=spec.target_lufs, ceiling_dbtp=spec.true_peak_dbtp,

@@ -27,7 +27,7 @@ References:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ from mixeval.metrics.information import (
     to_labels,
     top_gap,
 )
+from mixfx.progress import ProgressFn
 
 __all__ = ["DCIResult", "dci", "dci_from_importance", "dcimig", "forest_seeds", "mig", "sap"]
 
@@ -251,7 +252,7 @@ def dci(
     max_features: Sequence[float] = (0.2, 0.4, 0.8, 1.0),
     n_estimators: int = 10,
     n_splits: int = 10,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     share_deep_fits: bool = False,
 ) -> DCIResult:
     """DCI with random forests, as the reference ``dci(..., model='random_forest')``.
@@ -312,8 +313,8 @@ def dci(
             the grid point: allowed with a one-point grid, gives the same D, C and I as any
             ``n_splits`` with one fit per factor instead of ``n_splits + 1``;
             ``informativeness_cv`` is then NaN.
-        progress: called as ``progress(done, total)`` after each (factor, max_features, fold) task
-            and each refit; ``total = n_factors·(|max_features|·n_splits + 1)``.
+        progress: called as ``progress(done, total, "forest fits")`` after each (factor, max_features,
+            fold) task and each refit; ``total = n_factors·(|max_features|·n_splits + 1)``.
         share_deep_fits: one seed class for the deep limits (faster, not the reference's joint law).
 
     Returns:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import sklearn
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.utils.parallel import Parallel
+
+from mixfx.progress import ProgressFn
 
 __all__ = ["depth_classes", "fold_mse_by_depth", "forest_seeds", "refit_forest", "reached_depth", "run_fits", "workers"]
 
@@ -157,12 +159,13 @@ def workers(n_jobs: int | None, n_tasks: int, work: float) -> int:
     return max(1, min(int(wanted), n_tasks))
 
 
-def run_fits(tasks: list, n_jobs: int, progress: Callable[[int, int], None] | None, done: int, total: int) -> list:
-    """Run joblib ``tasks`` in ``n_jobs`` threads, in order, calling ``progress(done, total)`` after each."""
+def run_fits(tasks: list, n_jobs: int, progress: ProgressFn | None, done: int, total: int) -> list:
+    """Run joblib ``tasks`` in ``n_jobs`` threads, in order, calling ``progress(done, total, "forest fits")``
+    after each (``done`` counts on from the given value)."""
     out = []
     for res in Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(tasks):
         out.append(res)
         done += 1
         if progress is not None:
-            progress(done, total)
+            progress(done, total, "forest fits")
     return out

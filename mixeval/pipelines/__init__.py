@@ -5,7 +5,8 @@ Modules:
                       cache in :mod:`~mixeval.pipelines.disentangle_embed`, the shared embedding step in
                       :mod:`~mixeval.pipelines.embedded_sets`.
     retrieval         ``retrieval``: :func:`run_retrieval`.
-    table2            ``table2`` (objective style transfer): :func:`run_table2`.
+    table2            ``table2`` (objective style transfer): :func:`run_table2`; the per-example scoring of
+                      every row in :mod:`~mixeval.pipelines.table2_measures`.
     listening         ``make-listening-test`` / ``analyze-listening``: :func:`make_listening_test`,
                       :func:`analyze_listening`.
     reproduce         ``reproduce``: ``reproduce.reproduce`` and :class:`ReproduceConfig` (the function

@@ -22,7 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,11 @@ import sklearn
 
 from mixeval.baselines import noise_codes
 from mixeval.errors import MixevalError
-from mixeval.evalset import KINDS, MODES, ItemSet, factor_table, item_factors
+from mixeval.evalset import KINDS, MODES, ItemSet
+from mixeval.evalset_factors import factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
 from mixfx.io.paths import check_output_dir
 from mixeval.outputs import locks_output, staged_outputs
-from mixeval.pipelines.disentangle_embed import ProgressBars
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
 from mixeval.pipelines.retrieval import retrieval_note, retrieval_scores, write_retrieval_table
 from mixeval.plots.tsne import Panel, save_figure, scatter_grid
@@ -42,6 +42,7 @@ from mixeval.tables.table1 import table1_frame, write_table1
 from mixfx import STEMS
 from mixfx.io.atomic import atomic_write
 from mixfx.io.hashing import json_sha256
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def run_disentangle(
     config: DisentangleConfig | None = None,
     cache_dir: str | os.PathLike | None = None,
     ir_dir: str | os.PathLike | None = None,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: Progress = False,
 ) -> DisentangleResult:
     """Evaluate the disentanglement of FX encoders (Koo et al. §3.3): Table 1 and Fig. 2.
 
@@ -148,7 +149,8 @@ def run_disentangle(
         config: settings (default :class:`DisentangleConfig`, the paper's sizes).
         cache_dir: embedding / metric cache (default ``out_dir/cache``).
         ir_dir: impulse responses for the reverb (default: the built-in synthetic bank).
-        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, stage)``: ``"embed"`` in items, then ``"metrics"`` in (set, kind) pairs.
 
     Returns:
         :class:`DisentangleResult`.
@@ -170,7 +172,7 @@ def run_disentangle(
     reps, sets, fig_sets, emb, cache = embedded.reps, embedded.sets, embedded.fig_sets, embedded.emb, embedded.cache
     notes, normalized, fingerprint = embedded.notes, embedded.normalized, embedded.fingerprint
     times.update(embedded.times)
-    bars = ProgressBars(progress)
+    report = progress_reporter(progress, unit="set")
 
     t0 = time.perf_counter()
     settings = cfg.metric_settings()
@@ -180,7 +182,8 @@ def run_disentangle(
     n_factors = sum(item_factors(s, k, categorical=ev.categorical).matrix.shape[1] for s in sets.values() for k in KINDS)
     logger.info("metrics: %d representations × %d factor columns → up to %d random-forest fits (cached ones skipped)",
                 len(reps), n_factors, len(reps) * n_factors * per_factor)
-    bars.start("metrics", len(tasks) * len(KINDS), "set")
+    total, done = len(tasks) * len(KINDS), 0
+    report(done, total, "metrics")
     rows = []
     for r, s in tasks:
         key = json_sha256({"rep": r.key, "set": s.key, "settings": settings})
@@ -193,15 +196,17 @@ def run_disentangle(
                     results[kind] = _compute_metrics(factors, item_codes(r, s, kind, factors.matrix, emb), cfg, s.seed)
                 except MixevalError as exc:
                     raise MixevalError(f"{r.label}, seed {s.seed}, {s.mode} FX, {kind}: {exc}") from None
-                bars.advance("metrics", 1, len(tasks) * len(KINDS))
+                done += 1
+                report(done, total, "metrics")
             cache.save_json("metrics", key, results)
         else:
-            bars.advance("metrics", len(KINDS), len(tasks) * len(KINDS))
+            done += len(KINDS)
+            report(done, total, "metrics")
         for kind, res in results.items():
             subset = kind if s.mode == "full" else f"{s.mode}/{kind}"
             rows += [dict(label=r.label, type=r.type, dim=r.dim, case=case_name(s.mode, kind), subset=subset, seed=s.seed,
                           metric=metric, value=value) for metric, value in res.items()]
-    bars.close()
+    report.close()
     times["metrics"] = time.perf_counter() - t0
     detail = pd.DataFrame(rows)
     per_seed = per_seed_means(detail)

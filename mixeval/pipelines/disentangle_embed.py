@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from mixfx.models.loading import load_model_and_metadata
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BASELINES", "Cache", "ProgressBars", "Representation", "baseline_representations", "build_representations",
+    "BASELINES", "Cache", "Representation", "baseline_representations", "build_representations",
     "embed_batch", "encoder_representation",
 ]
 
@@ -211,28 +211,3 @@ def build_representations(
         if seen[r.label] > 1:
             r.label = f"{r.label} ({seen[r.label]})"
     return reps
-
-
-class ProgressBars:
-    """tqdm bars per stage (``progress=True``) or a callback ``(stage, done, total)``."""
-
-    def __init__(self, progress: bool | Callable[[str, int, int], None]) -> None:
-        self.progress, self.bars, self.done = progress, {}, {}
-
-    def start(self, stage: str, total: int, unit: str) -> None:
-        self.done[stage] = 0
-        if self.progress is True and total:
-            from tqdm.auto import tqdm
-
-            self.bars[stage] = tqdm(total=total, desc=stage, unit=unit, leave=False, position=len(self.bars))
-
-    def advance(self, stage: str, n: int, total: int) -> None:
-        self.done[stage] = self.done.get(stage, 0) + n
-        if stage in self.bars:
-            self.bars[stage].update(n)
-        elif callable(self.progress):
-            self.progress(stage, self.done[stage], total)
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()

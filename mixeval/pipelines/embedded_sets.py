@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from mixeval.evalset import (
     render_items, sample_item_set,
 )
 from mixeval.pipelines.disentangle_embed import (
-    BASELINES, Cache, ProgressBars, Representation, build_representations, embed_batch,
+    BASELINES, Cache, Representation, build_representations, embed_batch,
 )
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
@@ -36,6 +36,7 @@ from mixfx.fx.ir import load_ir_folder
 from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx.io.hashing import json_sha256
 from mixfx.models.loading import resolve_device
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def embed_item_sets(
     cache_dir: str | os.PathLike,
     ir_dir: str | os.PathLike | None = None,
     figure_sets: bool = False,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: Progress = False,
 ) -> EmbeddedSets:
     """Draw the item sets of every seed × FX mode and embed them with every representation.
 
@@ -207,7 +208,8 @@ def embed_item_sets(
         cache_dir: embedding / plan cache folder.
         ir_dir: impulse responses for the reverb (default: the built-in synthetic bank).
         figure_sets: under ``iid``, also embed the paper-protocol seed-0 sets of ``fig_sets``.
-        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "embed")`` in items rendered and embedded.
 
     Returns:
         :class:`EmbeddedSets`.
@@ -253,7 +255,7 @@ def embed_item_sets(
             r.module.to(device).eval()
     times = {"setup": time.perf_counter() - t_start}
 
-    bars = ProgressBars(progress)
+    report = progress_reporter(progress, unit="item")
     embedders = [r for r in reps if r.embeds]
     todo = list(sets.values()) + ([s for s in fig_sets.values() if s.protocol != ev.protocol] if figure_sets else [])
     emb: dict[tuple[str, str], np.ndarray] = {}
@@ -266,7 +268,8 @@ def embed_item_sets(
             else:
                 emb[(r.key, s.key)] = arr
     n_render = sum(len(s) for s in todo if s.key in missing)
-    bars.start("embed", n_render, "item")
+    report(0, n_render, "embed")
+    done = 0
     t0 = time.perf_counter()
     audio_cache: dict[int, dict[str, torch.Tensor]] = {}
     for s in todo:
@@ -279,11 +282,12 @@ def embed_item_sets(
             for r in missing[s.key]:
                 for k, kind in enumerate(KINDS):
                     out[r.key][k, idx] = embed_batch(r, batch[kind])
-            bars.advance("embed", len(idx), n_render)
+            done += len(idx)
+            report(done, n_render, "embed")
         for r in missing[s.key]:
             cache.save_embeddings(r.key, s.key, out[r.key])
             emb[(r.key, s.key)] = out[r.key]
     audio_cache.clear()
-    bars.close()
+    report.close()
     times["embed"] = time.perf_counter() - t0
     return EmbeddedSets(reps, sets, fig_sets, emb, cache, notes, normalized, fingerprint, times)

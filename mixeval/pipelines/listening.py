@@ -8,7 +8,6 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from mixeval.errors import MixevalError
 from mixeval.listening.analyze import (
     GROUP_TITLES, Analysis, AnalysisOptions, analyze_ratings, normalize_scale, stem_order, unblind,
 )
-from mixeval.listening.generate import Question, Renderer, generate_media
+from mixeval.listening.generate import Renderer, generate_media
 from mixeval.listening.manifest import read_manifest, write_manifest
 from mixeval.listening.readme import experimenter_readme
 from mixeval.listening.results import ResultSet, load_results
@@ -28,6 +27,7 @@ from mixeval.plots.violin import save_figure, violin_figure
 from mixeval.tables.render import to_markdown, write_table
 from mixfx.io.atomic import atomic_dir, atomic_write
 from mixfx.io.paths import check_output_dir
+from mixfx.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def make_listening_test(
     waet_dir: str | os.PathLike | None = None,
     renderer: Renderer | None = None,
     overwrite: bool = False,
-    progress: Callable[[int, int, Question], None] | None = None,
+    progress: Progress = None,
 ) -> MakeResult:
     """Generate a WAET listening test folder (atomically: all of it or nothing).
 

@@ -33,6 +33,7 @@ from typing import Callable
 
 from mixeval.errors import MixevalError
 from mixfx.data.musdb import list_songs
+from mixfx.progress import Progress
 
 logger = logging.getLogger(__name__)
 PRESETS = ("tiny", "small", "paper")
@@ -154,7 +155,7 @@ def reproduce(
     *,
     data: str | os.PathLike | None = None,
     device: str | None = None,
-    progress: bool = False,
+    progress: Progress = False,
     log: Callable[[str], None] = logger.info,
 ) -> dict[str, Path]:
     """Run (or continue) the whole pipeline into ``out``; returns the main output paths.
@@ -165,7 +166,8 @@ def reproduce(
         config: sizes (:class:`ReproduceConfig`).
         data: use this dataset (MUSDB18-HQ layout) instead of rendering the synthetic one.
         device: ``cpu``/``cuda`` for training, transfer and embedding (default: CUDA when available).
-        progress: progress bars on stderr.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` that
+            every stage (training, disentangle, table2) reports to with its own label.
         log: receives one line per stage.
     """
     from mixeval.pipelines.disentangle import run_disentangle

@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -33,6 +33,7 @@ from mixeval.pipelines.disentangle_embed import Representation
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
 from mixeval.tables.table1 import table1_frame, write_table1
 from mixfx.io.atomic import atomic_write
+from mixfx.progress import Progress
 
 __all__ = ["CHANCE_LABEL", "RetrievalConfig", "RetrievalResult", "retrieval_metrics", "retrieval_scores",
            "run_retrieval", "write_retrieval_table"]
@@ -143,7 +144,7 @@ def run_retrieval(
     config: RetrievalConfig | None = None,
     cache_dir: str | os.PathLike | None = None,
     ir_dir: str | os.PathLike | None = None,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: Progress = False,
 ) -> RetrievalResult:
     """FX retrieval of FX encoders and baselines: ``retrieval.{csv,md,tex}``, ``scores.csv``, ``run.json``.
 
@@ -155,7 +156,8 @@ def run_retrieval(
         config: settings (default :class:`RetrievalConfig`, the paper's sizes).
         cache_dir: embedding cache (default ``out_dir/cache``; pass ``disentangle``'s to reuse it).
         ir_dir: impulse responses for the reverb.
-        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn`
+            (``(done, total, "embed")``, :func:`~mixeval.pipelines.embedded_sets.embed_item_sets`).
 
     Raises:
         MixevalError / MixfxError: nothing to evaluate, bad checkpoints or dataset — before any file is written.

@@ -10,7 +10,8 @@ signed-rank tests of every row against ``Input`` (Bonferroni over rows × column
 md,tex}``, ``examples.csv``, ``items.json`` (the manifest), ``run.json``, ``fig_table2.{png,pdf}``
 and, with ``save_audio``, every signal as WAV. Result files are published together at the end.
 
-Every row shares the rendered items and the evaluator's embeddings of ``ref`` and ``gt``.
+Every row shares the rendered items and the evaluator's embeddings of ``ref`` and ``gt``; the
+per-example scoring is :func:`mixeval.pipelines.table2_measures.measure_rows`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,28 +32,22 @@ import torch
 from mixeval.errors import MixevalError
 from mixeval.metrics import style as M
 from mixeval.outputs import locks_output, software_versions, staged_outputs
+from mixeval.pipelines.table2_measures import (
+    CASES, COLUMNS, DSP, INPUT, ORACLE, SEPARATED, convert, measure_rows, stem_cases,
+)
 from mixeval.tables.table2 import paired_summary
 from mixeval.transfer_set import (
-    TransferSet, TransferSetConfig, check_songs, iter_batches, load_manifest, render_transfer_set,
+    TransferSetConfig, check_songs, load_manifest, render_transfer_set,
     sample_transfer_set, save_manifest,
 )
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.io.atomic import atomic_write
 from mixfx.io.paths import check_output_dir
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["COLUMNS", "ModelSpec", "Table2Config", "Table2Result", "parse_model_spec", "run_table2"]
-
-COLUMNS = {
-    "lmss_lr": "L_MSS left&right", "lmss_ms": "L_MSS mid&side", "dphi_y_ref": "λ·ΔΦ y–ref", "dphi_y_gt": "λ·ΔΦ y–gt",
-    "mrstft": "MRSTFT", "rms_db": "RMS err (dB)", "crest_db": "crest err (dB)", "width": "width err",
-    "imbalance": "imbalance err", "bark_db": "Bark err (dB)", "loudness_lu": "loudness err (LU)",
-}
-"""Column id → display name; every column is lower-is-better, y against gt except ``dphi_y_ref``."""
-CASES = ("multitrack", "stem")
-INPUT, ORACLE, DSP, SEPARATED = "Input", "oracle", "DSP baseline", "separated stems"
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -159,51 +154,6 @@ def _load_evaluator(path: Path | None, loaded, device):
     return load_encoder(path, map_location=device), str(path)
 
 
-# ----------------------------------------------------------------------------------------- work
-
-
-def _autocast(device: torch.device, on: bool):
-    import contextlib
-
-    if on and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@torch.no_grad()
-def _embed(encoder, x: torch.Tensor, device, batch_size: int, autocast: bool) -> torch.Tensor:
-    out = []
-    for sel in iter_batches(len(x), batch_size):
-        with _autocast(device, autocast):
-            out.append(encoder(x[sel].to(device)).float().cpu())
-    return torch.cat(out)
-
-
-def _convert(model, x: torch.Tensor, ref: torch.Tensor, device, batch_size: int, autocast: bool) -> torch.Tensor:
-    out = []
-    for sel in iter_batches(len(x), batch_size):
-        with _autocast(device, autocast):
-            out.append(model.convert(x[sel], model.embed(ref[sel])).float().cpu())
-    return torch.cat(out)
-
-
-def _cases(y: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Stem outputs ``{stem: (N, 2, T)}`` → ``{"multitrack": (N, 2, T), "stem": (4N, 2, T)}``."""
-    return {"multitrack": sum(y[s] for s in STEMS), "stem": torch.cat([y[s] for s in STEMS])}
-
-
-def _measures(y: torch.Tensor, gt: torch.Tensor, e_y, e_ref, e_gt, gt_features) -> dict[str, np.ndarray]:
-    lmss = M.lmss_terms(y, gt)
-    out = {"lmss_lr": lmss["left_right"], "lmss_ms": lmss["mid_side"]}
-    nan = np.full(len(y), np.nan)
-    out["dphi_y_ref"] = M.embedding_distance(e_y, e_ref) if e_y is not None else nan
-    out["dphi_y_gt"] = M.embedding_distance(e_y, e_gt) if e_y is not None else nan
-    out["mrstft"] = M.mrstft(y, gt)
-    out.update(M.audio_feature_errors(y, gt, features=gt_features))
-    out["loudness_lu"] = M.loudness_error(y, gt)
-    return out
-
-
 @locks_output
 def run_table2(
     data: str | os.PathLike,
@@ -216,7 +166,7 @@ def run_table2(
     config: Table2Config | None = None,
     ir_dir: str | os.PathLike | None = None,
     save_audio: bool = False,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: Progress = False,
 ) -> Table2Result:
     """Table 2 of Koo et al. for the given style-transfer models, plus the model-free rows.
 
@@ -231,12 +181,12 @@ def run_table2(
         config: sizes and settings.
         ir_dir: impulse responses of the reverb (default: the built-in synthetic bank).
         save_audio: also write x, ref, gt and every row's y as WAV under ``audio/``.
-        progress: ``True`` for tqdm bars on stderr, or a callback ``(stage, done, total)``.
+        progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, stage)``: ``"DSP baseline"`` and ``"models"`` in stems, ``"measures"`` in rows.
 
     Raises:
         MixevalError / MixfxError: any bad input, before work starts (one line each).
     """
-    from mixeval.pipelines.disentangle_embed import ProgressBars
     from mixfx.data.musdb import MultitrackSegments
     from mixfx.fx.chain import FXManipulator
     from mixfx.fx.ir import load_ir_folder
@@ -282,7 +232,7 @@ def run_table2(
         notes.append("no --evaluator and no --model: the λ·ΔΦ columns are empty")
     if separator is None:
         notes.append("no --separator: the 'separated stems' row is skipped")
-    bars = ProgressBars(progress)
+    report = progress_reporter(progress, unit={"DSP baseline": "stem", "models": "stem", "measures": "row"})
     times["setup"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -297,26 +247,26 @@ def run_table2(
     if cfg.dsp_baseline:
         from mixeval.dsp_baseline import match_reference_features
 
-        bars.start("DSP baseline", n * len(STEMS), "stem")
+        report(0, n * len(STEMS), "DSP baseline")
         y = {}
-        for stem in STEMS:
+        for k, stem in enumerate(STEMS):
             y[stem] = torch.stack([match_reference_features(x[stem][i], ref[stem][i], stem,
                                                             rng=stem_rng(ev.seed, f"item{i}", stem))
                                    for i in range(n)])
-            bars.advance("DSP baseline", n, n * len(STEMS))
+            report((k + 1) * n, n * len(STEMS), "DSP baseline")
         outputs[DSP] = y
         rows.append(DSP)
     times["dsp"] = time.perf_counter() - t
 
     t = time.perf_counter()
     transfers = {}
-    bars.start("models", len(loaded) * len(STEMS), "stem")
-    for spec, enc, cl in loaded:
+    report(0, len(loaded) * len(STEMS), "models")
+    for k, (spec, enc, cl) in enumerate(loaded):
         st = StyleTransfer(enc, cl, None, segment=max(ev.samples, 2**19), batch_size=cfg.batch_size, device=device)
         transfers[spec.label] = st
-        outputs[spec.label] = {s: _convert(st, x[s], ref[s], device, cfg.batch_size, cfg.autocast) for s in STEMS}
+        outputs[spec.label] = {s: convert(st, x[s], ref[s], device, cfg.batch_size, cfg.autocast) for s in STEMS}
         rows.append(spec.label)
-        bars.advance("models", len(STEMS), len(loaded) * len(STEMS))
+        report((k + 1) * len(STEMS), len(loaded) * len(STEMS), "models")
     sdr: dict[str, float] = {}
     if sep is not None:
         first = loaded[0][0].label
@@ -329,38 +279,17 @@ def run_table2(
                 xs[s].append(sx[s].float().cpu())
                 rs[s].append(sr[s].float().cpu())
         st = transfers[first]
-        outputs[SEPARATED] = {s: _convert(st, torch.stack(xs[s]), torch.stack(rs[s]), device, cfg.batch_size, cfg.autocast)
+        outputs[SEPARATED] = {s: convert(st, torch.stack(xs[s]), torch.stack(rs[s]), device, cfg.batch_size, cfg.autocast)
                               for s in STEMS}
         rows.append(SEPARATED)
-        clean, separated = _cases(outputs[first]), _cases(outputs[SEPARATED])
+        clean, separated = stem_cases(outputs[first]), stem_cases(outputs[SEPARATED])
         sdr = {case: float(np.mean(M.sdr_db(clean[case], separated[case]))) for case in CASES}
     times["models"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    gt_c, ref_c = _cases(gt), _cases(ref)
-    emb = {}
-    if eval_encoder is not None:
-        emb = {k: {case: _embed(eval_encoder, v[case], device, cfg.batch_size, cfg.autocast) for case in CASES}
-               for k, v in (("ref", ref_c), ("gt", gt_c))}
-    gt_feats = {case: M.audio_features(gt_c[case]) for case in CASES}
-    stem_col = {"multitrack": ["mixture"] * n, "stem": [s for s in STEMS for _ in range(n)]}
-    item_col = {"multitrack": list(range(n)), "stem": list(range(n)) * len(STEMS)}
-    frames = []
-    bars.start("measures", len(rows), "row")
-    for row in rows:
-        y_c = _cases(outputs[row])
-        for case in CASES:
-            e_y = None
-            if eval_encoder is not None:
-                e_y = emb["gt"][case] if row == ORACLE else _embed(eval_encoder, y_c[case], device, cfg.batch_size, cfg.autocast)
-            m = _measures(y_c[case], gt_c[case], e_y, emb.get("ref", {}).get(case), emb.get("gt", {}).get(case), gt_feats[case])
-            frames.append(pd.DataFrame({"row": row, "case": case, "stem": stem_col[case], "item": item_col[case], **m}))
-        bars.advance("measures", 1, len(rows))
-    bars.close()
-    examples = pd.concat(frames, ignore_index=True)
-    floor = {}
-    if eval_encoder is not None:
-        floor = {case: float(np.mean(M.embedding_distance(emb["gt"][case], emb["ref"][case]))) for case in CASES}
+    examples, floor = measure_rows(outputs, rows, gt=gt, ref=ref, evaluator=eval_encoder, device=device,
+                                   batch_size=cfg.batch_size, autocast=cfg.autocast, progress=report)
+    report.close()
     summary = paired_summary(examples, rows, bootstrap=cfg.bootstrap, alpha=cfg.alpha, seed=cfg.evalset.seed)
     times["measures"] = time.perf_counter() - t
 
@@ -403,8 +332,8 @@ def run_table2(
 def _save_audio(folder: Path, x, ref, gt, outputs, rows) -> None:
     from mixfx.io.audio import save_audio
 
-    signals = {"x": _cases(x), "ref": _cases(ref), "gt": _cases(gt)}
-    signals.update({f"y_{row}": _cases(outputs[row]) for row in rows if row not in (INPUT, ORACLE)})
+    signals = {"x": stem_cases(x), "ref": stem_cases(ref), "gt": stem_cases(gt)}
+    signals.update({f"y_{row}": stem_cases(outputs[row]) for row in rows if row not in (INPUT, ORACLE)})
     n = len(signals["x"]["multitrack"])
     for name, cases in signals.items():
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

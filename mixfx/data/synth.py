@@ -1,7 +1,8 @@
 """The built-in synthetic multitrack set: MUSDB18-HQ-like stems rendered from General MIDI.
 
 Every command of the toolkit can run on this set without a download. Each song gets its own
-tempo, key, mode, chord progression, grooves and instruments (:mod:`mixfx.data.synth_midi`);
+tempo, key, mode, chord progression, grooves and instruments (:mod:`mixfx.data.synth_plan`), arranged
+as General MIDI (:mod:`mixfx.data.synth_midi`);
 each stem is rendered with the SoundFont that ``pretty_midi`` ships (``TimGM6mb.sf2``) by
 ``midirenderer`` (a self-contained synthesizer, no system library), resampled to the working
 rate, given its own stereo placement, width and level, and the mixture is the exact sum of
@@ -24,19 +25,20 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
 import torch
 
 from mixfx import SAMPLE_RATE, STEMS
-from mixfx.data.synth_midi import arrange, plan_song
+from mixfx.data.synth_midi import arrange
+from mixfx.data.synth_plan import plan_song
 from mixfx.errors import MixfxError
 from mixfx.fx.loudness import integrated_loudness
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import resample
 from mixfx.io.paths import check_output_dir
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ def make_synth_dataset(
     validation_fraction: float = MUSDB_VALIDATION_FRACTION,
     subtype: str = "PCM_16",
     overwrite: bool = False,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress = None,
 ) -> Path:
     """Render a synthetic MUSDB18-HQ-like multitrack set into ``out_dir``, atomically.
 
@@ -87,8 +89,8 @@ def make_synth_dataset(
             exact sample-wise sum of the four stem files.
         overwrite: replace an existing non-empty ``out_dir`` that holds a synthetic set
             (``dataset.json``).
-        progress: called after each song with the audio seconds just finished (e.g. a tqdm
-            bar's ``update`` with ``total=songs * seconds``).
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, songs, "songs: NAME")`` after each song.
 
     Returns:
         ``out_dir`` as a Path.
@@ -123,15 +125,14 @@ def make_synth_dataset(
         "splits": {"train": [n for n in train if n not in validation], "validation": validation, "test": test},
         "tracks": {},
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp, progress_reporter(progress, unit="song") as report:
         for i, name in enumerate(names):
             split = "train" if i < n_train else "test"
             stems, info = render_song(seed, i, seconds=seconds, sample_rate=sample_rate)
             _write_song(tmp / split / name, stems, sample_rate, subtype)
             meta["tracks"][name] = {"split": split, **info}
             logger.debug("%s: %s %s, %g bpm", name, info["key_name"], info["mode"], info["tempo_bpm"])
-            if progress is not None:
-                progress(float(seconds))
+            report(i + 1, songs, f"songs: {name}")
         for split in ("train", "test"):
             (tmp / split).mkdir(exist_ok=True)
         (tmp / "validation.txt").write_text("".join(f"{n}\n" for n in validation), encoding="utf-8")

@@ -28,6 +28,7 @@ from mixfx.fxnorm.features import measure_feature
 from mixfx.fxnorm.matching import EFFECTS, normalize_effect, normalize_stem, stem_rng
 from mixfx.fxnorm.targets import FXNormFeatures, smooth_eq
 from mixfx.io.audio import audio_info, load_audio
+from mixfx.progress import Progress, progress_reporter
 
 __all__ = ["CACHE_BYTES", "NORMALIZATION_RECORD", "average_features", "is_fx_normalized", "normalize_song"]
 
@@ -47,7 +48,7 @@ def is_fx_normalized(root: str | os.PathLike) -> bool:
 
 
 def average_features(songs: Sequence[Song], *, stems: Sequence[str] = STEMS, seed: int = 0,
-                     progress: Callable | None = None, source: str = "dataset") -> FXNormFeatures:
+                     progress: Progress = None, source: str = "dataset") -> FXNormFeatures:
     """Per-stem FX-normalization targets averaged over ``songs``.
 
     Passes over the songs, as FxNorm does: the EQ curves on the stems as they are, the
@@ -62,7 +63,8 @@ def average_features(songs: Sequence[Song], *, stems: Sequence[str] = STEMS, see
         stems: stems to compute.
         seed: seed of the Haas step applied to near-mono stems before the later features
             (:func:`mixfx.fxnorm.matching.stem_rng` per song and stem).
-        progress: called as ``progress(1, total=n)`` after each stem of each of the 4 passes.
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "stems: PASS")`` after each stem of each of the 4 passes (``PASS``: its effect).
         source: how error messages name the songs (e.g. ``"<root> (split 'train')"``).
 
     Raises:
@@ -74,24 +76,26 @@ def average_features(songs: Sequence[Song], *, stems: Sequence[str] = STEMS, see
     total = len(passes) * len(songs) * len(stems)
     targets: dict[str, dict] = {name: {} for name in EFFECTS}
     targets["panning"] = {stem: 0.5 for stem in stems}
-    for effect in passes:
-        k = EFFECTS.index(effect)
-        measured = (effect, "panning") if effect == "imager" else (effect,)
-        values: dict[str, dict[str, list]] = {m: {stem: [] for stem in stems} for m in measured}
-        partial = _partial_features(targets, EFFECTS[:k], stems)
-        for song in songs:
-            for stem in stems:
-                x = _stem_at_step(song, stem, k, partial, cache, seed)
-                for m in measured:
-                    value = measure_feature(x, m, SAMPLE_RATE)
-                    if value is not None:
-                        values[m][stem].append(value)
-                if progress is not None:
-                    progress(1, total=total)
-        for m in measured:
-            for stem in stems:
-                targets[m][stem] = _average(m, stem, values[m][stem], source)
-            logger.info("%s features: %s", m, {s: _short(targets[m][s]) for s in stems})
+    done = 0
+    with progress_reporter(progress, unit="stem") as report:
+        for effect in passes:
+            k = EFFECTS.index(effect)
+            measured = (effect, "panning") if effect == "imager" else (effect,)
+            values: dict[str, dict[str, list]] = {m: {stem: [] for stem in stems} for m in measured}
+            partial = _partial_features(targets, EFFECTS[:k], stems)
+            for song in songs:
+                for stem in stems:
+                    x = _stem_at_step(song, stem, k, partial, cache, seed)
+                    for m in measured:
+                        value = measure_feature(x, m, SAMPLE_RATE)
+                        if value is not None:
+                            values[m][stem].append(value)
+                    done += 1
+                    report(done, total, f"stems: {effect} pass")
+            for m in measured:
+                for stem in stems:
+                    targets[m][stem] = _average(m, stem, values[m][stem], source)
+                logger.info("%s features: %s", m, {s: _short(targets[m][s]) for s in stems})
     return FXNormFeatures(**_partial_features(targets, EFFECTS, stems))
 
 

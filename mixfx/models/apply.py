@@ -27,10 +27,9 @@ import torch
 from torch import nn
 
 from mixfx.errors import MixfxError
+from mixfx.progress import Progress, ProgressFn, progress_reporter
 
 log = logging.getLogger(__name__)
-
-Progress = bool | Callable[[int, int], None]
 
 
 def window_offsets(length: int, window: int, hop: int) -> list[int]:
@@ -51,23 +50,6 @@ def triangular_weight(window: int, *, power: float = 1.0, dtype: torch.dtype = t
     """``w[n] = min(n + 1, window − n) ** power``: positive, peaked in the middle, ``(window,)``."""
     n = torch.arange(window, dtype=dtype, device=device)
     return torch.minimum(n + 1, window - n) ** power
-
-
-def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
-    if callable(progress):
-        return (lambda done: progress(done, total)), (lambda: None)
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="window", leave=False)
-        state = {"done": 0}
-
-        def update(done: int) -> None:
-            bar.update(done - state["done"])
-            state["done"] = done
-
-        return update, bar.close
-    return (lambda done: None), (lambda: None)
 
 
 def _as_batch(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:
@@ -108,7 +90,8 @@ def apply_in_windows(
         transition_power: the weights are ``triangle ** transition_power`` (as in Demucs); values
             above 1 make each window's edge samples (which saw the least context) count even less.
         with_index: pass the batch-item index to ``fn`` (see above).
-        progress: ``True`` for a tqdm bar (stderr), or a callback ``(done, total)`` in windows.
+        progress: ``True`` for a tqdm bar (stderr), or a :class:`~mixfx.progress.ProgressFn`
+            ``(done, total, "windows")`` in windows.
 
     Returns:
         ``(C_out, T)`` or ``(B, C_out, T)`` like ``x``; dtype of ``fn``'s output.
@@ -136,7 +119,7 @@ def apply_in_windows(
     w = min(window, length)
     offsets = window_offsets(length, w, hop)
     jobs = [(i, off) for off in offsets for i in range(b)]
-    update, close = _progress_callback(progress, len(jobs), "windows")
+    report = progress_reporter(progress, unit="window")
 
     out: torch.Tensor | None = None
     # weights built in float64 on the CPU (exact for long windows / high powers), cast once later
@@ -165,9 +148,9 @@ def apply_in_windows(
                 total_weight = total64.to(device=xb.device, dtype=y.dtype)
             for row, (i, off) in enumerate(group):
                 out[i, :, off:off + w] += y[row] * weight
-            update(start + len(group))
+            report(start + len(group), len(jobs), "windows")
     finally:
-        close()
+        report.close()
     assert out is not None  # at least one window always runs
     out = out / total_weight
     return out[0] if squeeze else out
@@ -230,7 +213,8 @@ def embed_in_segments(
         max_segments: most encoder segments per row (``None``: the whole covering tiling).
         batch_size: pieces per encoder call.
         device: where the encoder runs (default ``x.device``); the result is on ``x.device``.
-        progress: ``True`` for a tqdm bar, or a callback ``(done, total)`` in pieces.
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn`
+            ``(done, total, "segments")`` in pieces.
 
     Returns:
         ``(dim,)`` for ``(C, T)`` input, ``(B, dim)`` for ``(B, C, T)``.
@@ -245,7 +229,7 @@ def embed_in_segments(
     device = torch.device(device) if device is not None else xb.device
     pieces = reference_pieces(length, segment, max_segments)
     jobs = [(i, off, n, wt) for off, n, wt in pieces for i in range(b)]
-    update, close = _progress_callback(progress, len(jobs), "segments")
+    report = progress_reporter(progress, unit="segment")
     acc: torch.Tensor | None = None
     total = sum(wt for _, _, wt in pieces)
     try:
@@ -261,9 +245,9 @@ def embed_in_segments(
                     acc = torch.zeros(b, e.shape[1], dtype=e.dtype, device=xb.device)
                 for row, (i, _, _, wt) in enumerate(group):
                     acc[i] += wt * e[row]
-                update(start + len(group))
+                report(start + len(group), len(jobs), "segments")
     finally:
-        close()
+        report.close()
     assert acc is not None
     mean = acc / total
     return mean[0] if squeeze else mean
@@ -278,7 +262,7 @@ def cloner_context(cloner: torch.nn.Module) -> int:
 
 def apply_with_context(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, *, window: int,
                        context: int, batch_size: int = 1, device=None,
-                       progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                       progress: ProgressFn | None = None) -> torch.Tensor:
     """Run ``fn`` on ``window``-sample windows and keep each one's centre (overlap-save).
 
     Window ``k`` covers its core ``[k·c, (k+1)·c)``, ``c = window − 2·context``, plus ``context``
@@ -294,7 +278,7 @@ def apply_with_context(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         context: reach of ``fn`` in samples.
         batch_size: windows per call.
         device: where ``fn`` runs; the result is assembled on ``x.device``.
-        progress: callback ``(done, total)`` in windows.
+        progress: :class:`~mixfx.progress.ProgressFn`, called ``(done, total, "windows")`` in windows.
 
     Returns:
         ``(B, C_out, T)``.
@@ -322,6 +306,6 @@ def apply_with_context(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         for row, (i, a, s, e) in enumerate(group):
             out[i, :, s:e] = y[row, :, s - a:e - a]
         if progress is not None:
-            progress(start + len(group), len(jobs))
+            progress(start + len(group), len(jobs), "windows")
     assert out is not None
     return out

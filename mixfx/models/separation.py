@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import os
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -36,6 +36,7 @@ from mixfx.errors import MixfxError
 from mixfx.io.checkpoint import torch_load
 from mixfx.models.apply import apply_in_windows
 from mixfx.models.loading import find_state_dict, load_state_dict_strict
+from mixfx.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +161,13 @@ class Separator:
         return y.flatten(1, 2)
 
     def separate(self, mixture: torch.Tensor, sample_rate: int = SAMPLE_RATE, *,
-                 progress: bool | Callable[[int, int], None] = False) -> dict[str, torch.Tensor]:
+                 progress: Progress = False) -> dict[str, torch.Tensor]:
         """Split a mixture into its sources.
 
         Args:
             mixture: ``(2, T)`` audio.
             sample_rate: of ``mixture``; must equal the separator's.
-            progress: ``True`` for a bar, or a callback ``(done, total)`` in windows.
+            progress: ``True`` for a bar, or a :class:`~mixfx.progress.ProgressFn` ``(done, total, "windows")``.
 
         Returns:
             ``{source: (2, T) float32 tensor}`` on ``mixture``'s device, in model order. Their sum

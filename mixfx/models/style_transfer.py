@@ -44,7 +44,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -52,6 +52,7 @@ from mixfx import SAMPLE_RATE
 from mixfx.errors import MixfxError
 from mixfx.models.apply import apply_in_windows, apply_with_context, cloner_context, embed_in_segments, reference_pieces
 from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory
+from mixfx.progress import ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +184,12 @@ class StyleTransfer:
                                  batch_size=max(self.batch_size, reference.shape[0]), device=self.device)
 
     def convert(self, x: torch.Tensor, embedding: torch.Tensor,
-                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+                progress: ProgressFn | None = None) -> torch.Tensor:
         """Ψ on every row of ``x`` ``(B, 2, T)`` conditioned on ``embedding`` ``(B, dim)``; ``(B, 2, T)`` float32.
 
-        Rows at or below ``silence_db`` peak come back silent; ``progress(done, total)`` counts windows
-        (cross-faded) or output samples of all rows (tiled).
+        Rows at or below ``silence_db`` peak come back silent; ``progress(done, total, label)`` counts
+        windows (``"windows"``: cross-faded or context windows) or output samples of all rows
+        (``"samples"``: tiled).
         """
         _batch(x, "x")
         if embedding.ndim != 2 or embedding.shape[0] != x.shape[0]:
@@ -222,14 +224,14 @@ class StyleTransfer:
                 y = self._tiled(rows, conds, quiet, progress)
             else:
                 y = apply_in_windows(psi, rows, window=self.segment, overlap=self.overlap, batch_size=self.batch_size,
-                                     device=self.device, with_index=True, progress=progress or False)
+                                     device=self.device, with_index=True, progress=progress)
         if quiet is not None:
             y = y.masked_fill(quiet[:, None, :], 0.0)
         out[active] = y.to(torch.float32)
         return out.to(x.device)  # the one move back
 
     def _tiled(self, rows: torch.Tensor, conds: torch.Tensor, quiet: torch.Tensor | None,
-               progress: Callable[[int, int], None] | None) -> torch.Tensor:
+               progress: ProgressFn | None) -> torch.Tensor:
         """The tiled pass over ``rows`` ``(n, 2, T)``: rows without long quiet spans in batches, the others
         piece by piece (:func:`~mixfx.models.tcn_inference.loud_pieces`), skipping their quiet spans."""
         n_rows, _, length = rows.shape
@@ -244,7 +246,8 @@ class StyleTransfer:
             step, tile = self._rows_and_tile(len(batched), length)
             for g in range(0, len(batched), step):
                 idx = batched[g:g + step]
-                tick = None if progress is None else (lambda d, t, o=done, m=len(idx): progress(o + m * d, total))
+                tick = None if progress is None else (
+                    lambda d, t, label, o=done, m=len(idx): progress(o + m * d, total, label))
                 y[idx] = cloner_forward_tiled(self.cloner, rows[idx], conds[idx], tile=tile, device=self.device,
                                               progress=tick)  # same device and dtype as y
                 done += len(idx) * length
@@ -258,7 +261,7 @@ class StyleTransfer:
                 y[k, :, s:e] = part[0, :, s - a:e - a]
             done += length
             if progress is not None:
-                progress(done, total)
+                progress(done, total, "samples")
         return y
 
     def _rows_and_tile(self, rows: int, length: int) -> tuple[int, int]:
@@ -301,7 +304,7 @@ class StyleTransfer:
         return {s: self.embed(x[None])[0].cpu() for s, x in stems.items()}
 
     def convert_stems(self, stems: Mapping[str, torch.Tensor], embeddings: Mapping[str, torch.Tensor], *,
-                      song: str = "", progress: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+                      song: str = "", progress: ProgressFn | None = None) -> dict[str, torch.Tensor]:
         """Normalize (with features) and convert equal-length stems ``{stem: (2, T)}``, all in one batch.
 
         Returns ``{stem: (2, T)}`` float32 on the CPU.
@@ -309,7 +312,7 @@ class StyleTransfer:
         return self.convert_songs([(stems, embeddings, song)], progress=progress)[0]
 
     def convert_songs(self, songs: Sequence[tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor], str]], *,
-                      progress: Callable[[int, int], None] | None = None) -> list[dict[str, torch.Tensor]]:
+                      progress: ProgressFn | None = None) -> list[dict[str, torch.Tensor]]:
         """:meth:`convert_stems` of several songs ``[(stems, embeddings, song), …]`` of one length, in one batch.
 
         Every stem of every song is one row of a single :meth:`convert` call (rows are independent,

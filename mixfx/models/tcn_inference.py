@@ -34,12 +34,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from mixfx.errors import MixfxError
+from mixfx.progress import ProgressFn
 
 __all__ = ["cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
@@ -86,7 +87,7 @@ def tile_for_memory(cloner: torch.nn.Module, batch: int, max_memory: int, *, byt
 
 def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor | Sequence[torch.Tensor], *,
                          tile: int | None = None, max_memory: int | None = None, device=None,
-                         progress: Callable[[int, int], None] | None = None, fused: bool = True) -> torch.Tensor:
+                         progress: ProgressFn | None = None, fused: bool = True) -> torch.Tensor:
     """``cloner(x, cond)`` streamed layer by layer in tiles: no sample of any layer computed twice.
 
     Args:
@@ -100,7 +101,7 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
         max_memory: byte budget of the buffers and working tensors (:func:`tile_for_memory`).
         device: where the network runs (default: where its weights are); tiles are moved there and
             the output is assembled on ``x.device``.
-        progress: callback ``(done, T)`` in final output samples.
+        progress: :class:`~mixfx.progress.ProgressFn`, called ``(done, T, "samples")`` in final output samples.
         fused: folded BatchNorm and in-place pointwise layers (see the module docstring); ``False``
             calls the block's own BatchNorm and residual modules.
 
@@ -177,7 +178,7 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
                 out[:, :, done:done + y.shape[-1]] = _on(y, x.device, torch.float32)
                 done += y.shape[-1]
                 if progress is not None:
-                    progress(done, length)
+                    progress(done, length, "samples")
     return out
 
 

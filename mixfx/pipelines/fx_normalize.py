@@ -8,12 +8,13 @@ normalized, ``mixture.wav`` the sum of the normalized stems) atomically.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.data.musdb import list_songs
@@ -24,6 +25,7 @@ from mixfx.fxnorm.matching import EFFECTS
 from mixfx.fxnorm.targets import load_features
 from mixfx.io.atomic import atomic_dir
 from mixfx.io.audio import save_audio
+from mixfx.progress import Progress, progress_reporter
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def compute_features(
     split: str = "train",
     seed: int = 0,
     stems: Sequence[str] = STEMS,
-    progress: Callable | None = None,
+    progress: Progress = None,
 ) -> Path:
     """Average per-stem FX features over a split and save them to ``out_npz``.
 
@@ -53,7 +55,8 @@ def compute_features(
         split: ``train`` (the official 86 songs), ``valid``, ``test`` or ``train+valid``.
         seed: seed of the Haas step applied to near-mono stems before the later features.
         stems: stems to compute.
-        progress: called as ``progress(1, total=n)`` after each stem of each of the 4 passes.
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "stems: PASS")`` after each stem of each of the 4 passes.
 
     Returns:
         ``out_npz`` as a Path.
@@ -77,7 +80,7 @@ def normalize_dataset(
     effects: Sequence[str] = EFFECTS,
     subtype: str = "FLOAT",
     overwrite: bool = False,
-    progress: Callable | None = None,
+    progress: Progress = None,
 ) -> Path:
     """Write an FX-normalized copy of a dataset (same layout), atomically.
 
@@ -96,7 +99,8 @@ def normalize_dataset(
         effects: normalization order.
         subtype: WAV subtype of the output (``FLOAT`` keeps levels above 0 dBFS; ``PCM_16`` clips).
         overwrite: replace an existing non-empty ``out_root``.
-        progress: called as ``progress(1, total=n)`` after each stem.
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "stems: SONG")`` after each stem.
 
     Returns:
         ``out_root`` as a Path.
@@ -132,10 +136,11 @@ def normalize_dataset(
     if not songs:
         raise MixfxError(f"{dataset_root}: no songs in split(s) {', '.join(splits)}")
     total = len(songs) * len(STEMS)
-    with atomic_dir(out) as tmp:
+    done = itertools.count(1)
+    with atomic_dir(out) as tmp, progress_reporter(progress, unit="stem") as report:
         for song in songs.values():
             folder = tmp / song.folder.parent.name / song.name
-            on_stem = None if progress is None else (lambda: progress(1, total=total))
+            on_stem = lambda: report(next(done), total, f"stems: {song.name}")  # noqa: E731 (called within this song)
             for name, y in normalize_song(song, features, seed=seed, effects=effects, on_stem=on_stem).items():
                 save_audio(folder / f"{name}.wav", y, SAMPLE_RATE, subtype=subtype)
         for name in ("train", "test"):

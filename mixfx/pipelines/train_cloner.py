@@ -21,6 +21,7 @@ from mixfx.io.paths import check_output_dir
 from mixfx.losses.spectral import SpectralLossConfig, spectral_loss
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.official import load_model
+from mixfx.progress import Progress
 from mixfx.train.batches import ClonerSegments, RawClonerBatch, cloner_triplet, step_generator
 from mixfx.train.config import ClonerTrainConfig
 from mixfx.train.distributed import all_reduce_mean, runtime
@@ -39,7 +40,7 @@ def train_cloner(
     resume: bool = False,
     device: str | None = None,
     ir_dir: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: Progress = False,
     stop_after: int | None = None,
 ) -> Path:
     """Train a MixFXcloner; returns ``run_dir/checkpoints/last.pt``.
@@ -49,6 +50,7 @@ def train_cloner(
         encoder: FXencoder checkpoint (ours or the official ``FXencoder_ps.pt``); kept frozen.
         run_dir: run folder.
         config: ``ClonerTrainConfig.paper()`` / ``.tiny()``; its ``cond_dim`` is set to the encoder's size.
+        resume, device, ir_dir, stop_after, progress: as for :func:`mixfx.pipelines.train_encoder.train_encoder`.
     """
     check_output_dir(run_dir, option="--run", inputs=[data])
     with runtime(device) as rt:

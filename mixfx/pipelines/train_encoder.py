@@ -22,6 +22,7 @@ from mixfx.fx.params import FX_NAMES, FXProbabilities
 from mixfx.fxnorm.dataset import NORMALIZATION_RECORD, is_fx_normalized
 from mixfx.losses.contrastive import nt_xent
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+from mixfx.progress import Progress
 from mixfx.train.batches import ContrastiveSegments, RawContrastiveBatch, contrastive_views, step_generator
 from mixfx.train.config import EncoderTrainConfig
 from mixfx.train.distributed import all_reduce_mean, runtime
@@ -52,7 +53,7 @@ def train_encoder(
     device: str | None = None,
     ir_dir: str | os.PathLike | None = None,
     allow_unnormalized: bool = False,
-    progress: bool = False,
+    progress: Progress = False,
     stop_after: int | None = None,
 ) -> Path:
     """Train an FXencoder; returns the path of the final checkpoint (``checkpoints/last.pt``).
@@ -65,6 +66,8 @@ def train_encoder(
         device: ``cpu``/``cuda``/None (auto). Under ``torchrun`` each process takes its local GPU.
         ir_dir: impulse responses for the reverb (default: built-in synthetic IRs).
         stop_after: stop after this many steps (simulates an interrupted run).
+        progress: ``True`` for a tqdm bar (rank 0), or a :class:`~mixfx.progress.ProgressFn` called
+            ``(step, steps, "train: …")`` after each step.
     """
     check_output_dir(run_dir, option="--run", inputs=[data])
     check_dataset_variant(data, config.variant, allow_unnormalized)

@@ -37,7 +37,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -50,11 +50,11 @@ from mixfx.models.loading import load_models, resolve_device
 from mixfx.models.style_transfer import (INFERENCE_EFFECTS, REFERENCE_SEGMENTS, StyleTransfer, interpolate_embeddings,
                                          mix_stems)
 from mixfx.pipelines.transfer_songs import SongSource, as_song, list_songs, load_stems, match_references
+from mixfx.progress import Progress, ProgressFn, progress_reporter
 
 log = logging.getLogger(__name__)
 
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24", "PCM_32")
-Progress = Callable[..., None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +160,7 @@ def transfer(
     device: str | torch.device | None = None,
     config: TransferConfig = TransferConfig(),
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: Progress = None,
 ) -> list[TransferResult]:
     """Transfer the mixing style of ``reference`` to every song of ``input``; write ``out/<song>/``.
 
@@ -184,8 +184,9 @@ def transfer(
         device: ``cpu`` / ``cuda`` (default: CUDA when available).
         config: windowing, output format and the rest (:class:`TransferConfig`).
         overwrite: redo songs whose output folder exists.
-        progress: called as ``progress(seconds, total=total_seconds)`` as audio is processed
-            (separating an input mixture counts once more).
+        progress: ``True`` for a tqdm bar, or a :class:`~mixfx.progress.ProgressFn` called
+            ``(done, total, "transfer")`` in milliseconds of audio as it is processed (separating an
+            input mixture counts once more).
 
     Returns:
         One :class:`TransferResult` per input song.
@@ -246,7 +247,9 @@ def transfer(
                                    overlap=config.separation_overlap, batch_size=config.batch_size)
 
     seconds = {s.name: s.seconds() for s in todo}
-    total = sum(seconds[s.name] * (1 if s.stems is not None else 2) for s in todo)
+    total_ms = round(1000 * sum(seconds[s.name] * (1 if s.stems is not None else 2) for s in todo))
+    report = progress_reporter(progress, unit="ms")
+    finished = [0.0]  # audio seconds processed so far
     cache: dict[Path, dict[str, torch.Tensor]] = {}
 
     def embedding(ref: SongSource) -> dict[str, torch.Tensor]:
@@ -255,36 +258,40 @@ def transfer(
             cache[ref.path] = model.embed_stems(stems)
         return cache[ref.path]
 
-    def ticker(amount: float) -> Callable[[int, int], None]:
-        state = {"done": 0}
+    def ticker(amount: float) -> ProgressFn:
+        """A step's own progress ``(done, n, label)`` → this run's, the step being ``amount`` s of audio."""
+        base = finished[0]
 
-        def tick(done: int, n: int) -> None:
-            if progress is not None:
-                progress(amount * (done - state["done"]) / n, total=total)
-            state["done"] = done
+        def tick(done: int, n: int, label: str) -> None:
+            finished[0] = base + amount * done / n
+            report(min(round(1000 * finished[0]), total_ms), total_ms, "transfer")
         return tick
 
     done: dict[str, TransferResult] = {}
-    for group in song_batches(todo, config.songs_per_batch):
-        batch = []
-        for song in group:
-            e = embedding(refs["A"][song.name])
-            if "B" in refs:
-                e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
-            stems = load_stems(song, separator=separator, min_seconds=config.min_seconds,
-                               progress=ticker(seconds[song.name]))
-            batch.append((stems, e, song.name))
-        if len({next(iter(stems.values())).shape[-1] for stems, _, _ in batch}) > 1:  # e.g. after resampling
-            converted = [model.convert_stems(*item[:2], song=item[2], progress=ticker(seconds[item[2]])) for item in batch]
-        else:
-            converted = model.convert_songs(batch, progress=ticker(sum(seconds[s.name] for s in group)))
-        for song, stems in zip(group, converted):
-            done[song.name] = _write_song(out / song.name, stems, song, config, record={
-                "input": str(song.path), "reference": str(refs["A"][song.name].path),
-                "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
-                "encoder": str(encoder), "cloner": str(cloner), "features": str(features) if features else None,
-                "separator_weights": str(separator_weights) if separator_weights and song.stems is None else None,
-                "config": dataclasses.asdict(config)})
+    try:
+        for group in song_batches(todo, config.songs_per_batch):
+            batch = []
+            for song in group:
+                e = embedding(refs["A"][song.name])
+                if "B" in refs:
+                    e = interpolate_embeddings(e, embedding(refs["B"][song.name]), alpha)
+                stems = load_stems(song, separator=separator, min_seconds=config.min_seconds,
+                                   progress=ticker(seconds[song.name]))
+                batch.append((stems, e, song.name))
+            if len({next(iter(stems.values())).shape[-1] for stems, _, _ in batch}) > 1:  # e.g. after resampling
+                converted = [model.convert_stems(*item[:2], song=item[2], progress=ticker(seconds[item[2]]))
+                             for item in batch]
+            else:
+                converted = model.convert_songs(batch, progress=ticker(sum(seconds[s.name] for s in group)))
+            for song, stems in zip(group, converted):
+                done[song.name] = _write_song(out / song.name, stems, song, config, record={
+                    "input": str(song.path), "reference": str(refs["A"][song.name].path),
+                    "reference_b": str(refs["B"][song.name].path) if "B" in refs else None, "alpha": alpha,
+                    "encoder": str(encoder), "cloner": str(cloner), "features": str(features) if features else None,
+                    "separator_weights": str(separator_weights) if separator_weights and song.stems is None else None,
+                    "config": dataclasses.asdict(config)})
+    finally:
+        report.close()
     return [done.get(s.name) or TransferResult(s.name, out / s.name, s.seconds(), float("nan"), skipped=True)
             for s in songs]
 

@@ -12,13 +12,14 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 
 from mixfx import SAMPLE_RATE, STEMS
 from mixfx.errors import MixfxError
 from mixfx.io.audio import AUDIO_SUFFIX_TEXT, AUDIO_SUFFIXES, audio_info, load_audio
+from mixfx.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,11 @@ def match_references(reference: str | os.PathLike, songs: list[SongSource]) -> d
 
 
 def load_stems(song: SongSource, *, separator=None, min_seconds: float = 1.0,
-               progress: bool | Callable[[int, int], None] = False) -> dict[str, torch.Tensor]:
+               progress: Progress = False) -> dict[str, torch.Tensor]:
     """Read a song's stems ``{stem: (2, T)}`` at 44.1 kHz (separating a mixture with ``separator``).
 
-    Stems of unequal length are zero-padded to the longest (with a warning).
+    Stems of unequal length are zero-padded to the longest (with a warning). ``progress`` goes to the
+    separator (:class:`~mixfx.progress.ProgressFn` ``(done, total, "windows")``).
 
     Raises:
         MixfxError: unreadable / too short audio, or a mixture without a separator.

@@ -16,7 +16,7 @@ from typing import Iterator
 import torch
 import torch.distributed as dist
 
-from mixfx.errors import MixfxError
+from mixfx.models.loading import resolve_device
 
 __all__ = ["Runtime", "all_reduce_mean", "runtime", "setup_runtime", "teardown_runtime", "wrap_ddp"]
 
@@ -42,20 +42,24 @@ class Runtime:
 def setup_runtime(device: str | None = None) -> Runtime:
     """Read ``torchrun``'s environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) and pick the device.
 
+    The device goes through :func:`mixfx.models.loading.resolve_device` (the project's one resolver);
+    a CUDA device without an index becomes this rank's GPU, ``cuda:LOCAL_RANK``.
+
     Args:
-        device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or ``None`` (CUDA when available).
+
+    Raises:
+        MixfxError: an unparsable device, or CUDA asked for where there is none.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    want_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    if want_cuda and not torch.cuda.is_available():
-        raise MixfxError("--device cuda requested but CUDA is not available")
-    dev = torch.device(f"cuda:{local}") if want_cuda else torch.device("cpu")
-    if want_cuda:
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local) if dev.index is None else dev
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return Runtime(rank, world, local, dev)
 
 

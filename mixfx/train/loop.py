@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from typing import Any, Callable
 
 import torch
 
+from mixfx.progress import Progress, progress_reporter
 from mixfx.train.distributed import Runtime
 from mixfx.train.run_folder import RunFolder
 
@@ -51,7 +51,7 @@ def run_loop(
     checkpoint_every: int,
     log_every: int,
     audio_seconds_per_step: Callable[[Any], float],
-    progress: bool = False,
+    progress: Progress = False,
     stop_after: int | None = None,
 ) -> int:
     """Run steps ``start_step+1 … total_steps``; returns the last step done.
@@ -59,11 +59,11 @@ def run_loop(
     A fresh run first validates the untrained model (logged at step 0).
     ``step_fn(raw, step)`` returns metrics including ``loss`` and ``fx_seconds``. Checkpoints are
     written every ``checkpoint_every`` steps and at the end; ``stop_after`` ends early after that many
-    steps (for tests of resumption).
+    steps (for tests of resumption). ``progress`` (rank 0 only): ``True`` for a tqdm bar, or a
+    :class:`~mixfx.progress.ProgressFn` called ``(step, total_steps, "train: loss L, A audio s/s")``
+    after each step.
     """
-    from tqdm import tqdm
-
-    bar = tqdm(total=total_steps, initial=start_step, disable=not (progress and rt.is_main and sys.stderr.isatty()), unit="step", leave=False)
+    report = progress_reporter(progress if rt.is_main else None, unit="step")
     step = start_step
     if validate is not None and start_step == 0:  # the untrained model's validation loss: the baseline
         run.log(0, "valid", validate(0))
@@ -83,8 +83,7 @@ def run_loop(
             audio_seconds_per_second=audio_seconds_per_step(raw) * rt.world / total,
         )
         window.append(metrics)
-        bar.update(1)
-        bar.set_postfix(loss=f"{metrics['loss']:.4f}", audio_s_per_s=f"{metrics['audio_seconds_per_second']:.0f}")
+        report(step, total_steps, f"train: loss {metrics['loss']:.4f}, {metrics['audio_seconds_per_second']:.0f} audio s/s")
         if step % log_every == 0 or step == total_steps:
             run.log(step, "train", {k: sum(m[k] for m in window) / len(window) for k in window[0]})
             logger.info("step %d/%d loss %.4f (data %.0f%%, FX %.0f%% of the step)", step, total_steps,
@@ -97,5 +96,5 @@ def run_loop(
         if stop_after is not None and step - start_step >= stop_after:
             break
         t_wait = time.perf_counter()
-    bar.close()
+    report.close()
     return step

@@ -21,6 +21,7 @@ import torch
 from mixfx.data.musdb import MultitrackSegments
 from mixfx.fx.chain import FXManipulator
 from mixfx.fx.ir import load_ir_folder
+from mixfx.progress import Progress
 from mixfx.train.config import LoopSettings
 from mixfx.train.distributed import Runtime, wrap_ddp
 from mixfx.train.loop import cosine_scheduler, data_loader, run_loop
@@ -76,7 +77,7 @@ class Trainer:
 
     def fit(self, batches: torch.utils.data.Dataset, *, step_fn: Callable[[Any, int], dict[str, float]],
             validate: Callable[[int], dict[str, float]] | None, save: Callable[[int], None],
-            audio_seconds_per_step: Callable[[Any], float], progress: bool = False,
+            audio_seconds_per_step: Callable[[Any], float], progress: Progress = False,
             stop_after: int | None = None) -> int:
         """Train on the step-indexed ``batches`` up to ``config.steps`` (see :func:`mixfx.train.loop.run_loop`).
 

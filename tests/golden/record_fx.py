@@ -82,7 +82,8 @@ def chain_outputs() -> dict[str, np.ndarray]:
 
 
 def evalset_factors() -> dict[str, np.ndarray]:
-    from mixeval.evalset import EvalSetConfig, Segment, factor_table, item_factors, sample_item_set
+    from mixeval.evalset import EvalSetConfig, Segment, sample_item_set
+    from mixeval.evalset_factors import factor_table, item_factors
     from mixfx.fx.chain import FXManipulator
     from mixfx.fx.ir import synthetic_ir_bank
 

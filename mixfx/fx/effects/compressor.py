@@ -7,7 +7,10 @@
 Per sample and channel: level ``20·log10|x|`` → static curve (:func:`gain_computer`; its gain
 reduction :func:`static_reduction_db`) → attack/release ballistics (:func:`smooth_gain_reduction`)
 → ``y = x · 10^((makeup − GR)/20)``. The compiled kernels (numba on CPU, Triton on CUDA) fuse
-the same steps in one pass; tests hold them to these definitions.
+the same steps in one pass; tests hold them to these definitions. Each compiled backend holds
+exactly one copy of the static curve, a helper named ``_static_reduction_db`` (``@njit`` scalar in
+``kernels/_numba.py``, ``@triton.jit`` in ``kernels/_triton.py``), checked against
+:func:`static_reduction_db` on a grid by ``tests/test_fx_compressor_curve.py``.
 
 References:
     D. Giannoulis, M. Massberg, J. D. Reiss, "Digital Dynamic Range Compressor Design — A

@@ -80,17 +80,23 @@ try:
                 _renormalise(x, b, p_in, floor)
 
     @numba.njit(cache=True, inline="always")
-    def _reduction_db(mag, lower_lin, t_db, slope, w):  # pragma: no cover - compiled
-        # gain reduction (dB, ≥ 0) of the soft-knee static curve; 0 below threshold − knee/2. The compiled
-        # copy of mixfx.fx.effects.compressor.static_reduction_db (tests hold the backends to it)
-        if mag <= lower_lin:
-            return 0.0
-        over = 20.0 * np.float64(np.log10(np.float32(mag))) - t_db
+    def _static_reduction_db(level_db, t_db, slope, w):  # pragma: no cover - compiled
+        # gain reduction (dB, ≥ 0) of the soft-knee static curve at level_db for threshold t_db, knee
+        # width w and slope = 1/ratio − 1: this backend's one copy of
+        # mixfx.fx.effects.compressor.static_reduction_db (tests/test_fx_compressor_curve.py holds it to it)
+        over = level_db - t_db
         if w > 0.0 and 2.0 * abs(over) <= w:
             return -slope * (over + w / 2.0) ** 2 / (2.0 * w)
         if 2.0 * over > w:
             return -slope * over
         return 0.0
+
+    @numba.njit(cache=True, inline="always")
+    def _reduction_db(mag, lower_lin, t_db, slope, w):  # pragma: no cover - compiled
+        # the static curve of a sample magnitude; 0 at or below lower_lin = 10^((T − W/2)/20), no log needed
+        if mag <= lower_lin:
+            return 0.0
+        return _static_reduction_db(20.0 * np.float64(np.log10(np.float32(mag))), t_db, slope, w)
 
     @numba.njit(cache=True, inline="always")
     def _compressor_step(sample, hold, smooth, lower_lin, t_db, slope, w, aa, ar, mk):  # pragma: no cover - compiled

@@ -39,6 +39,17 @@ try:
         return b2 * b1, b2 * c1 + c2
 
     @triton.jit
+    def _static_reduction_db(level, t_db, slope, w):
+        # gain reduction (dB, ≥ 0) of the soft-knee static curve at level for threshold t_db, knee width w
+        # and slope = 1/ratio − 1: this backend's one copy of
+        # mixfx.fx.effects.compressor.static_reduction_db (tests/test_fx_compressor_curve.py holds it to it)
+        over = level - t_db
+        hard = tl.where(2.0 * over > w, -slope * over, 0.0)
+        soft = -slope * (over + w / 2.0) * (over + w / 2.0) / (2.0 * tl.maximum(w, 1e-6))
+        in_knee = 2.0 * tl.abs(over) <= tl.where(w > 0.0, w, -1.0)  # never inside a zero-width knee
+        return tl.where(in_knee, soft, hard)
+
+    @triton.jit
     def _compressor_kernel(x_ptr, rows_ptr, thr_ptr, ratio_ptr, knee_ptr, att_ptr, rel_ptr, makeup_ptr,
                            n, channels, BLOCK: tl.constexpr):
         j = tl.program_id(0)  # processed example
@@ -61,11 +72,7 @@ try:
             v = tl.load(base + offs, mask=mask, other=0.0)
             mag = tl.abs(v)
             level = 8.685889638065037 * tl.log(tl.maximum(mag, 1e-8))  # 20·log10
-            over = level - t_db  # static curve: the compiled copy of effects.compressor.static_reduction_db
-            hard = tl.where(2.0 * over > w, -slope * over, 0.0)
-            soft = -slope * (over + w / 2.0) * (over + w / 2.0) / (2.0 * tl.maximum(w, 1e-6))
-            in_knee = 2.0 * tl.abs(over) <= tl.where(w > 0.0, w, -1.0)  # never inside a zero-width knee
-            r = tl.where(in_knee, soft, hard)
+            r = _static_reduction_db(level, t_db, slope, w)
             r = tl.where(level > tl.maximum(lower, -160.0), r, 0.0)  # -160 dB = 20·log10(1e-8)
             # release: y1_t = max(r_t, ar·y1_{t-1} + (1 − ar)·r_t)
             m_s, b_s, c_s = tl.associative_scan((r, tl.full((BLOCK,), 1.0, tl.float32) * ar, (1.0 - ar) * r), 0, _max_affine)
