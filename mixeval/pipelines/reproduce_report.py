@@ -67,8 +67,42 @@ per-effect validation losses every encoder run logs:
 - **The embeddings carry content more than the subtle effects**: with one effect per batch the validation
   NT-Xent of the `small` encoders is above chance for reverb and EQ (e.g. Φp.s. reverb 3.91, EQ 3.32 vs ln 31
   = 3.43): the same-content negatives are closer than the positives, so content, not FX, decides there.
-- Not yet tested here: segments longer than the reverb tails (1–1.5 s now), many more steps or contents
-  (GPU sizes), an EQ-specific curriculum. Until a CPU recipe learns EQ, claim 1 is expected to fail."""
+- **EQ is learnable, but not at this budget**: the `small` encoder trained on EQ-only batches (every other
+  effect off, 150 steps) lowers its training NT-Xent from 3.43 to 2.85–3.0, yet its EQ validation loss stays at
+  or above chance (3.42 at step 100, 3.72 at step 150): what it learns does not carry over to the validation
+  songs' contents. Not yet tested here: segments longer than the reverb tails (1–1.5 s now), many more
+  steps or contents (GPU sizes), an EQ-specific curriculum. Until a CPU recipe learns EQ, claim 1 is
+  expected to fail.
+
+### What the evidence says about the CPU-sized MixFXcloners
+
+- **Ψ must start as the identity.** Trained 200 steps as the official TCN (output conv from random init),
+  the `small` Ψ was worse than its own input on every Table 2 column (RMS error 6.1 dB vs 1.7 dB for Input,
+  loudness error 8.0 vs 2.0 LU): the run is too short to learn the level and spectrum that the identity
+  already has. With `ClonerConfig(input_skip=True)` (y = x + output(h), output conv zero-initialised, on in
+  the `tiny` and `small` presets) the same 200 steps beat Input on L_MSS (left&right and mid&side, both
+  cases), width and single-stem λ·ΔΦ and crest error (Wilcoxon, Bonferroni).
+- **The level is what is left.** On validation triplets Ψ w/ Φp.s. follows the reference's level change
+  only in part (correlation 0.51 between Ψ's level change and the needed one) and is biased quiet (Ψ − gt
+  −2.9 dB on average; Ψ w/ Φ∅ +0.5 dB, correlation 0.33), so the RMS and loudness errors stay above
+  Input's (3.4 vs 1.7 dB, 2.6 vs 2.0 LU, multitrack). **The training loss causes the bias**: L_MSS's linear
+  term is `mean|S − Ŝ|`, so a gain error of +6 dB costs twice what −6 dB costs (on noise with the preset's
+  FFT sizes: L_MSS 38.5 at +6 dB, 19.4 at −6 dB; 70.5 vs 25.2 at ±9 dB), and a Ψ that cannot read the
+  reference's level exactly from its embedding minimises the loss by coming out quiet. Training longer
+  makes it worse, not better: after 600 steps the validation loss is lower (3.13 vs 3.32 for the 200-step
+  run) and the bias larger (−4.8 dB, correlation unchanged at 0.52). A better encoder (an exact level reading) or a level-symmetric
+  loss would remove it; neither is in this recipe. The DSP baseline, which matches the reference's measured
+  features directly, stays best on L_MSS."""
+
+
+def _revisions(runs: Path) -> str:
+    """The git revision the run folders were trained at: one, or each with its runs when they differ."""
+    by_revision: dict[str, list[str]] = {}
+    for f in sorted(runs.glob("*/git_revision.txt")):
+        by_revision.setdefault(f.read_text().strip()[:12], []).append(f.parent.name)
+    if len(by_revision) <= 1:
+        return "".join(f"git revision `{r}`" for r in by_revision)
+    return "git revisions: " + "; ".join(f"{', '.join(names)} at `{r}`" for r, names in by_revision.items())
 
 
 def _validation_table(out: Path, variants, labels) -> str:
@@ -117,7 +151,7 @@ def write_summary(out: Path, config, paths: dict[str, Path], *, t1, retrieval, t
     total = sum(timings.values())
     timing_rows = "\n".join(f"| {k} | {v:.0f} |" for k, v in timings.items())
     versions = software_versions()
-    revision = (out / "runs" / "encoder_ps" / "git_revision.txt")
+    revision = _revisions(out / "runs")
     sections = [
         data_line + f"\n\nPreset `{config.preset}`; settings `{json.dumps(dataclasses.asdict(config))}`; regenerate with "
         f"`mixeval reproduce OUT --preset {config.preset}`.",
@@ -136,7 +170,8 @@ def write_summary(out: Path, config, paths: dict[str, Path], *, t1, retrieval, t
         PAPER_REFERENCE,
         "## Timings and versions\n\n| stage | seconds |\n|---|---:|\n" + timing_rows + f"\n| **total** | **{total:.0f}** |\n\n"
         + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + (f"; git revision `{revision.read_text().strip()}`" if revision.is_file() else ""),
+        + (f"; {revision}" if revision else "")
+        + ".\n\nA stage whose outputs were already in `OUT` (a resumed or extended run) is not redone and shows ≈ 0 s.",
     ]
     x_song, ref_song = demo
     song_out = paths["transfer"] / x_song.name
