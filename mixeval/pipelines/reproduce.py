@@ -23,7 +23,6 @@ the README, "Does it learn?") and ``paper`` (the paper's sizes, GPU).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
