@@ -6,11 +6,15 @@ from mixeval.pipelines.reproduce_report import _revisions
 
 
 def test_revisions_name_each_revision_with_its_runs(tmp_path):
-    assert _revisions(tmp_path) == ""
-    for name, rev in (("encoder_ps", "a" * 40), ("encoder_none", "a" * 40)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "git_revision.txt").write_text(rev + "\n")
-    assert _revisions(tmp_path) == "git revision `aaaaaaaaaaaa`"
-    (tmp_path / "cloner_ps").mkdir()
-    (tmp_path / "cloner_ps" / "git_revision.txt").write_text("b" * 40)
-    assert _revisions(tmp_path) == "git revisions: cloner_ps at `bbbbbbbbbbbb`; encoder_none, encoder_ps at `aaaaaaaaaaaa`"
+    runs = [tmp_path / name for name in ("encoder_none", "encoder_ps", "cloner_ps")]
+    assert _revisions(runs) == ""  # no run folder yet
+    for run, rev in zip(runs[:2], ("a" * 40, "a" * 40)):
+        run.mkdir()
+        (run / "git_revision.txt").write_text(rev + "\n")
+    assert _revisions(runs) == "git revision `aaaaaaaaaaaa`"
+    runs[2].mkdir()
+    (runs[2] / "git_revision.txt").write_text("b" * 40)
+    other = tmp_path / "cloner_extra"  # a folder the report does not use is not listed
+    other.mkdir()
+    (other / "git_revision.txt").write_text("c" * 40)
+    assert _revisions(runs) == "git revisions: encoder_none, encoder_ps at `aaaaaaaaaaaa`; cloner_ps at `bbbbbbbbbbbb`"

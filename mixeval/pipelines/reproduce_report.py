@@ -91,16 +91,18 @@ per-effect validation losses every encoder run logs:
   reference's level exactly from its embedding minimises the loss by coming out quiet. Training longer
   makes it worse, not better: after 600 steps the validation loss is lower (3.13 vs 3.32 for the 200-step
   run) and the bias larger (−4.8 dB, correlation unchanged at 0.52); on Table 2 its L_MSS improves (left&right
-  1.18 / 0.49 vs 1.23 / 0.53 at 200 steps; DSP baseline 1.08 / 0.43) while the RMS error grows (4.6 vs 3.4 dB). A better encoder (an exact level reading) or a level-symmetric
-  loss would remove it; neither is in this recipe. The DSP baseline, which matches the reference's measured
-  features directly, stays best on L_MSS."""
+  1.18 / 0.49 vs 1.23 / 0.53 at 200 steps; DSP baseline 1.08 / 0.43) while the RMS error grows (4.6 vs
+  3.4 dB). A better encoder (an exact level reading) or a level-symmetric loss would remove it; neither is
+  in this recipe. The DSP baseline, which matches the reference's measured features directly, stays best
+  on L_MSS."""
 
 
-def _revisions(runs: Path) -> str:
-    """The git revision the run folders were trained at: one, or each with its runs when they differ."""
+def _revisions(run_dirs: list[Path]) -> str:
+    """The git revision the report's run folders were trained at: one, or each with its runs when they differ."""
     by_revision: dict[str, list[str]] = {}
-    for f in sorted(runs.glob("*/git_revision.txt")):
-        by_revision.setdefault(f.read_text().strip()[:12], []).append(f.parent.name)
+    for run in run_dirs:
+        if (run / "git_revision.txt").is_file():
+            by_revision.setdefault((run / "git_revision.txt").read_text().strip()[:12], []).append(run.name)
     if len(by_revision) <= 1:
         return "".join(f"git revision `{r}`" for r in by_revision)
     return "git revisions: " + "; ".join(f"{', '.join(names)} at `{r}`" for r, names in by_revision.items())
@@ -152,7 +154,7 @@ def write_summary(out: Path, config, paths: dict[str, Path], *, t1, retrieval, t
     total = sum(timings.values())
     timing_rows = "\n".join(f"| {k} | {v:.0f} |" for k, v in timings.items())
     versions = software_versions()
-    revision = _revisions(out / "runs")
+    revision = _revisions([run for _, run in runs])
     sections = [
         data_line + f"\n\nPreset `{config.preset}`; settings `{json.dumps(dataclasses.asdict(config))}`; regenerate with "
         f"`mixeval reproduce OUT --preset {config.preset}`.",
