@@ -3,7 +3,8 @@
 Run from the repository root::
 
     python benchmarks/bench_metrics.py --quick      # under a minute on 2 cores
-    python benchmarks/bench_metrics.py              # DCI: reference 5x4 grid, 2 factors x 2048 codes x 2 seeds (~1 h on 2 loaded cores)
+    python benchmarks/bench_metrics.py              # DCI: reference 5x4 grid, 2 factors x 2048 codes x 2 seeds (~1 h on 2 cores)
+    python benchmarks/bench_metrics.py --only-dci --skip-sklearn-backend   # the README's DCI table (~25 min)
 
 Size (default): 20 factors x 2048 codes x 250 samples (Koo et al.'s 25 contents x 10 FX
 configurations, 2048-d FXencoder embeddings). For each metric it prints the time of
@@ -14,8 +15,8 @@ difference between the two results.
 
 DCI-RF rows time the **reference procedure itself** (``benchmarks/reference_dci.py``: the
 reference's ``_fit_random_forest`` loop, ``cross_val_score`` per grid point, refit, ``1 − 12·MSE``,
-serial, forests drawing from numpy's global RNG) side by side with ``mixeval``'s ``dci`` (default,
-and ``share_deep_fits=True``) on the same data, each over ``--dci-seeds`` seeds, and print wall time
+serial, forests drawing from numpy's global RNG) side by side with ``mixeval``'s ``dci`` (numba
+forests — the default —, sklearn forests, and ``share_deep_fits=True``) on the same data, each over ``--dci-seeds`` seeds, and print wall time
 per factor, the ratio to the reference and Expl / D / C as mean ± std over the seeds, so "within
 seed noise" can be read off. The reference grid costs 201 forest fits per factor (~0.5–5 s each at
 2048 codes on a loaded 2-core machine), so only ``--dci-factors`` factors are run and the time per
@@ -127,9 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dci-seeds", type=int, default=2, help="seeds per DCI method (mean ± std)")
     ap.add_argument("--only-dci", action="store_true", help="skip the information-metric rows")
     ap.add_argument("--n-jobs", type=int, default=-1, help="DCI workers (-1 = all cores)")
+    ap.add_argument("--skip-sklearn-backend", action="store_true", help="DCI: leave out the sklearn-backend row")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.dci_factors < 2:
+        ap.error("--dci-factors: expected ≥ 2 (D and the reference's log base need two factors)")
     if args.quick:
         args.dci_codes, args.dci_factors, args.dci_seeds = args.dci_codes or 16, 2, 2
 
@@ -178,9 +182,15 @@ def dci_table(factors: np.ndarray, codes: np.ndarray, args) -> None:
           f"{codes.shape[1]} codes x {kd} factor(s), seeds 0..{args.dci_seeds - 1}, n_jobs={args.n_jobs}", flush=True)
     methods = {
         "reference procedure": lambda s: reference_dci(factors, codes, seed=s, **grid),
-        "mixeval dci": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, **grid),
-        "mixeval share_deep_fits": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, share_deep_fits=True, **grid),
+        "mixeval dci (numba)": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, backend="numba", **grid),
+        "mixeval dci (sklearn)": lambda s: dci(factors, codes, seed=s, n_jobs=args.n_jobs, backend="sklearn", **grid),
+        "mixeval share_deep_fits": lambda s: dci(
+            factors, codes, seed=s, n_jobs=args.n_jobs, share_deep_fits=True, backend="numba", **grid
+        ),
     }
+    if args.skip_sklearn_backend:
+        del methods["mixeval dci (sklearn)"]
+    dci(factors[:30], codes[:30, :4], max_depths=(3,), max_features=(1.0,), n_splits=0, backend="numba")  # compile
     results = {}
     for name, fn in methods.items():
         times, scores, depths = [], [], []

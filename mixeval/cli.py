@@ -204,6 +204,7 @@ def disentangle(
     seeds: Annotated[Optional[int], typer.Option(help="Seeds; each redraws segments, FX and forests (paper: 4).")] = None,
     dci_grid: Annotated[Optional[str], typer.Option(help="DCI-RF grid: reference (5×4, 10-fold CV), small (2×2, 5-fold), tiny (1 forest, no CV).")] = None,
     dci_trees: Annotated[Optional[int], typer.Option(help="Trees per random forest (reference: 10).")] = None,
+    dci_backend: Annotated[str, typer.Option(help="DCI-RF forests: auto (numba when it imports), numba (presorted, several times faster), sklearn. Same law, different draws.")] = "auto",
     single_fx: _SingleFxOpt = None,
     split: _SplitOpt = "test",
     segments_per_song: _SegmentsPerSongOpt = 1,
@@ -228,7 +229,8 @@ def disentangle(
                       segments_per_song=segments_per_song, single_fx=single_fx, categorical=categorical)
         cfg = DisentangleConfig(
             evalset=ev, seeds=seeds if seeds is not None else base.seeds, dci_grid=dci_grid or base.dci_grid,
-            dci_trees=dci_trees if dci_trees is not None else base.dci_trees, baselines=tuple(baseline or ()),
+            dci_trees=dci_trees if dci_trees is not None else base.dci_trees, dci_backend=dci_backend,
+            baselines=tuple(baseline or ()),
             ideal=ideal, tsne_single=tsne_single, figures=figures, batch_size=batch_size, device=device, n_jobs=jobs,
         )
         res = run_disentangle(list(encoder or ()), data, out, labels=list(label or ()), config=cfg,

@@ -79,10 +79,11 @@ def test_table1_and_fig2_for_two_encoders_then_cached(synth_root, assets, tmp_pa
         for metric in ("dcimig", "dci_informativeness"):
             values = table[f"{case}.{metric}.mean"]
             assert values.between(0, 1).all(), (case, metric)
-    # the ideal code (codes = factors) is far more explicit than noise
+    # the ideal code (codes = factors) is far more explicit than noise (one 1-tree forest on 9 items:
+    # the ideal row scores ≈ 0.90–0.93 and noise ≈ 0.12–0.15 depending on the forests' draws)
     for case in ("multitrack_full", "stem_full"):
         ideal, noise = table.loc[3, f"{case}.dci_informativeness.mean"], table.loc[2, f"{case}.dci_informativeness.mean"]
-        assert ideal > 0.9 and ideal > noise + 0.2
+        assert ideal > 0.8 and ideal > noise + 0.5
     md = (out / "table1.md").read_text()
     assert "Protocol: paper" in md and "**" in md and "pure noise" in md
     scores = pd.read_csv(out / "scores.csv")

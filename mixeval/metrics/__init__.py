@@ -5,7 +5,9 @@ module's docstring states the direction of its measures):
 
 * :mod:`~mixeval.metrics.disentangle` — :func:`dcimig`, :func:`dci`, :func:`mig`, :func:`sap`:
   higher is better, best 1, ``(factors, codes)`` arrays; :mod:`~mixeval.metrics.information`
-  holds their entropy / mutual-information helpers and input checks.
+  holds their entropy / mutual-information helpers and input checks;
+  :mod:`~mixeval.metrics.forest_grid` DCI's random-forest grid search and
+  :mod:`~mixeval.metrics.random_forest` the presorted numba forest it fits by default.
 * :mod:`~mixeval.metrics.retrieval` — :func:`fx_retrieval` (R@k, MRR): higher is better, best 1;
   :func:`retrieval_chance` the value of uninformative codes.
 * :mod:`~mixeval.metrics.style` — per-example distances of style transfer (``lmss_terms``,

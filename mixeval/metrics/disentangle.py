@@ -36,7 +36,15 @@ from sklearn.model_selection import KFold
 from sklearn.preprocessing import minmax_scale
 
 from mixeval.errors import MixevalError
-from mixeval.metrics.forest_grid import depth_classes, fold_mse_by_depth, forest_seeds, refit_forest, run_fits, workers
+from mixeval.metrics.forest_grid import (
+    depth_classes,
+    fold_mse_by_depth,
+    forest_seeds,
+    grid_codes,
+    refit_forest,
+    run_fits,
+    workers,
+)
 from mixeval.metrics.information import (
     check_factors_codes,
     dci_from_importance,
@@ -254,6 +262,7 @@ def dci(
     n_splits: int = 10,
     progress: ProgressFn | None = None,
     share_deep_fits: bool = False,
+    backend: str = "auto",
 ) -> DCIResult:
     """DCI with random forests, as the reference ``dci(..., model='random_forest')``.
 
@@ -316,6 +325,11 @@ def dci(
         progress: called as ``progress(done, total, "forest fits")`` after each (factor, max_features,
             fold) task and each refit; ``total = n_factors·(|max_features|·n_splits + 1)``.
         share_deep_fits: one seed class for the deep limits (faster, not the reference's joint law).
+        backend: forests from ``"numba"`` (:mod:`mixeval.metrics.random_forest`: sklearn's forest
+            law on codes presorted once, several times faster per core; equal to sklearn in
+            distribution, not bit for bit), ``"sklearn"`` (``RandomForestRegressor``), or
+            ``"auto"`` (numba when it imports). The seeds are the same numbers for both, but
+            each backend has its own random streams, so the two give different draws.
 
     Returns:
         :class:`DCIResult`; ``D, C, I = dci(...)`` also works.
@@ -349,15 +363,18 @@ def dci(
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**31 - 1))
     y_all = minmax_scale(np.asarray(f, dtype=np.float64))
-    x = np.ascontiguousarray(minmax_scale(c), dtype=np.float32)  # what sklearn's trees convert to anyway
+    try:
+        x = grid_codes(minmax_scale(c), backend)  # float32: what sklearn's trees convert to anyway
+    except ValueError as err:
+        raise MixevalError(str(err)) from None
     k = y_all.shape[1]
     depths = [int(md) for md in max_depths]
     mfs = [float(mf) for mf in max_features]
-    folds = list(KFold(n_splits=n_splits).split(x)) if n_splits else []
+    folds = list(KFold(n_splits=n_splits).split(x.x)) if n_splits else []
     classes = depth_classes(depths, n - -(-n // n_splits) if n_splits else n, share_deep=share_deep_fits)
     seeds, refit_seeds = forest_seeds(seed, k, len(mfs), n_splits, max(classes) + 1, len(grid))
     total = k * (len(mfs) * n_splits + 1)
-    jobs = workers(n_jobs, total, float(n) * x.shape[1] * n_estimators * (total - k) * len(set(classes)))
+    jobs = workers(n_jobs, total, float(n) * x.x.shape[1] * n_estimators * (total - k) * len(set(classes)))
     tasks = [
         delayed(fold_mse_by_depth)(x, y_all[:, j], tr, te, depths, classes, mf, n_estimators, seeds[j, m, i])
         for j in range(k)

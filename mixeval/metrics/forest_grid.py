@@ -12,7 +12,11 @@ to split a node at depth ``max_depth``; if no tree of a forest fitted with limit
 the same random numbers, and the forest with limit ``d`` and seed ``s`` is the same forest
 (same splits, same predictions, same importances). So within a *seed class* (depths that share
 a seed) the deepest limit is fitted first and a shallower one is refitted only when the trees
-reached it.
+reached it. (The rule holds for both backends: each consults the limit only before splitting.)
+
+Backends (:func:`grid_codes`): ``"numba"`` fits :mod:`mixeval.metrics.random_forest` (sklearn's
+forest law on codes presorted once per call, several times faster per core); ``"sklearn"`` fits
+``sklearn.ensemble.RandomForestRegressor``; ``"auto"`` takes numba when it imports.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import sklearn
@@ -28,7 +33,20 @@ from sklearn.utils.parallel import Parallel
 
 from mixfx.progress import ProgressFn
 
-__all__ = ["depth_classes", "fold_mse_by_depth", "forest_seeds", "refit_forest", "reached_depth", "run_fits", "workers"]
+__all__ = [
+    "GridCodes",
+    "depth_classes",
+    "fold_mse_by_depth",
+    "forest_seeds",
+    "grid_codes",
+    "reached_depth",
+    "refit_forest",
+    "resolve_backend",
+    "run_fits",
+    "workers",
+]
+
+BACKENDS = ("auto", "numba", "sklearn")
 
 
 def depth_classes(max_depths: Sequence[int], n_train: int, *, share_deep: bool = False) -> tuple[int, ...]:
@@ -89,24 +107,95 @@ def forest_seeds(
     return cv, refit
 
 
+@dataclass(frozen=True)
+class GridCodes:
+    """The min-max-scaled codes of one DCI call, as the chosen backend reads them.
+
+    ``x``: ``(n_rows, n_codes)`` float32; ``presorted``: ``(xt, order)`` from
+    :func:`mixeval.metrics.random_forest.presort` for the numba backend, None for sklearn.
+    """
+
+    x: np.ndarray
+    presorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def backend(self) -> str:
+        return "sklearn" if self.presorted is None else "numba"
+
+
+def _numba_forest():
+    try:
+        from mixeval.metrics import random_forest
+    except ImportError:  # numba missing or broken (it does not import on some GPU images)
+        return None
+    return random_forest
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """``"numba"`` or ``"sklearn"``: what ``backend`` means on this machine.
+
+    Raises:
+        ValueError: unknown name, or ``"numba"`` when numba does not import.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"forest backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "sklearn":
+        return backend
+    if _numba_forest() is None:
+        if backend == "numba":
+            raise ValueError("forest backend 'numba': numba does not import here; use 'sklearn' or 'auto'")
+        return "sklearn"
+    return "numba"
+
+
+def grid_codes(x: np.ndarray, backend: str = "auto") -> GridCodes:
+    """Prepare codes for :func:`fold_mse_by_depth` / :func:`refit_forest` (presorting them once).
+
+    Args:
+        x: ``(n_rows, n_codes)`` codes (already scaled).
+        backend: ``"auto"`` (numba if it imports, else sklearn), ``"numba"`` or ``"sklearn"``.
+
+    Raises:
+        ValueError: unknown backend, or ``"numba"`` when numba does not import.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if resolve_backend(backend) == "sklearn":
+        return GridCodes(x)
+    return GridCodes(x, _numba_forest().presort(x))
+
+
 def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int) -> RandomForestRegressor:
     return RandomForestRegressor(
         n_estimators=n_estimators, max_depth=max_depth, max_features=max_features, random_state=seed, n_jobs=1
     )
 
 
-def _fit(x, y, max_depth, max_features, n_estimators, seed) -> RandomForestRegressor:
-    with sklearn.config_context(skip_parameter_validation=True):
-        return _forest(max_depth, max_features, n_estimators, seed).fit(x, y)
+def fit_on_rows(codes: GridCodes, y, rows, max_depth, max_features, n_estimators, seed):
+    """Fit one forest on ``rows`` (the one place both backends are called); returns the fitted model."""
+    if codes.presorted is None:
+        with sklearn.config_context(skip_parameter_validation=True):
+            return _forest(max_depth, max_features, n_estimators, seed).fit(codes.x[rows], y[rows])
+    xt, order = codes.presorted
+    return _numba_forest().fit_forest(
+        xt, order, y, rows, max_depth=max_depth, max_features=max_features, n_estimators=n_estimators, seed=seed
+    )
 
 
-def reached_depth(model: RandomForestRegressor) -> int:
-    """Depth of the deepest tree of a fitted forest (the root is depth 0)."""
-    return max(int(tree.tree_.max_depth) for tree in model.estimators_)
+def _predict(codes: GridCodes, model, rows) -> np.ndarray:
+    if codes.presorted is None:
+        return model.predict(codes.x[rows])
+    return _numba_forest().predict_forest(model, codes.presorted[0], rows)
+
+
+def reached_depth(model) -> int:
+    """Depth of the deepest tree of a fitted forest (the root is depth 0), either backend."""
+    if isinstance(model, RandomForestRegressor):
+        return max(int(tree.tree_.max_depth) for tree in model.estimators_)
+    return int(model.depth.max())
 
 
 def fold_mse_by_depth(
-    x: np.ndarray,
+    x: GridCodes | np.ndarray,
     y: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,
@@ -122,28 +211,34 @@ def fold_mse_by_depth(
     visited from the deepest down; a forest is reused for a shallower limit ``d`` when its trees did
     not reach ``d`` (then it *is* sklearn's forest with limit ``d`` and that seed), else refitted.
 
+    ``x``: :func:`grid_codes` (a plain array means the sklearn backend).
+
     Returns:
         ``(len(max_depths),)`` mean squared errors.
     """
+    codes = x if isinstance(x, GridCodes) else GridCodes(np.ascontiguousarray(x, dtype=np.float32))
     out = np.empty(len(max_depths))
-    xt, yt, xv, yv = x[train], y[train], x[test], y[test]
+    yv = y[test]
     for c in sorted(set(classes)):
         members = sorted((i for i, k in enumerate(classes) if k == c), key=lambda i: -int(max_depths[i]))
         reached, mse = None, 0.0
         for i in members:
             d = int(max_depths[i])
             if reached is None or reached >= d:
-                model = _fit(xt, yt, d, max_features, n_estimators, int(class_seeds[c]))
+                model = fit_on_rows(codes, y, train, d, max_features, n_estimators, int(class_seeds[c]))
                 reached = reached_depth(model)
-                mse = float(np.mean((model.predict(xv) - yv) ** 2))
+                mse = float(np.mean((_predict(codes, model, test) - yv) ** 2))
             out[i] = mse
     return out
 
 
-def refit_forest(x, y, max_depth, max_features, n_estimators, seed) -> tuple[float, np.ndarray]:
+def refit_forest(x: GridCodes | np.ndarray, y, max_depth, max_features, n_estimators, seed) -> tuple[float, np.ndarray]:
     """In-sample MSE and impurity importances of the forest fitted on all rows."""
-    model = _fit(x, y, max_depth, max_features, n_estimators, seed)
-    return float(np.mean((model.predict(x) - y) ** 2)), np.asarray(model.feature_importances_, dtype=np.float64)
+    codes = x if isinstance(x, GridCodes) else GridCodes(np.ascontiguousarray(x, dtype=np.float32))
+    rows = np.arange(codes.x.shape[0])
+    model = fit_on_rows(codes, y, rows, max_depth, max_features, n_estimators, seed)
+    weights = model.feature_importances_ if codes.presorted is None else model.importances
+    return float(np.mean((_predict(codes, model, rows) - y) ** 2)), np.asarray(weights, dtype=np.float64)
 
 
 def workers(n_jobs: int | None, n_tasks: int, work: float) -> int:

@@ -33,6 +33,7 @@ from mixeval.errors import MixevalError
 from mixeval.evalset import KINDS, MODES, ItemSet
 from mixeval.evalset_factors import factor_table, item_factors
 from mixeval.metrics.disentangle import dci, dcimig, mig, sap
+from mixeval.metrics.forest_grid import BACKENDS, resolve_backend
 from mixfx.io.paths import check_output_dir
 from mixeval.outputs import locks_output, staged_outputs
 from mixeval.pipelines.embedded_sets import EmbedSettings, EvaluationResult, case_name, embed_item_sets, item_codes, per_seed_means
@@ -68,6 +69,9 @@ class DisentangleConfig(EmbedSettings):
             step's (:class:`~mixeval.pipelines.embedded_sets.EmbedSettings`); seed ``s`` also seeds the forests.
         dci_grid: key of :data:`DCI_GRIDS`.
         dci_trees: trees per forest (reference: 10).
+        dci_backend: forests of :func:`~mixeval.metrics.disentangle.dci`: ``"auto"`` (numba when it
+            imports), ``"numba"`` or ``"sklearn"`` (same law, different random draws; cached metrics
+            remember which one made them).
         nb_bins: DCIMIG / MIG bins (reference: 10).
         n_jobs: parallel forest fits (-1: all cores); None: all cores when a forest has enough work
             (items × code size ≥ 20 000), else 1 (tiny fits are slower in threads).
@@ -77,6 +81,7 @@ class DisentangleConfig(EmbedSettings):
 
     dci_grid: str = "reference"
     dci_trees: int = 10
+    dci_backend: str = "auto"
     nb_bins: int = 10
     n_jobs: int | None = None
     tsne_single: str = "effect"
@@ -86,6 +91,8 @@ class DisentangleConfig(EmbedSettings):
         return super()._checks() + [
             (self.dci_grid in DCI_GRIDS, f"dci_grid: expected one of {', '.join(DCI_GRIDS)}, got {self.dci_grid!r}"),
             (self.dci_trees >= 1, f"dci_trees: expected ≥ 1, got {self.dci_trees}"),
+            (self.dci_backend in BACKENDS,
+             f"dci_backend: expected one of {', '.join(BACKENDS)}, got {self.dci_backend!r}"),
             (self.nb_bins >= 2, f"nb_bins: expected ≥ 2, got {self.nb_bins}"),
             (self.tsne_single == "effect" or self.tsne_single in self.evalset.single_fx,
              f"tsne_single: expected 'effect' or one of the single effects {', '.join(self.evalset.single_fx)}, got {self.tsne_single!r}"),
@@ -99,6 +106,7 @@ class DisentangleConfig(EmbedSettings):
 
     def metric_settings(self) -> dict:
         return {"grid": DCI_GRIDS[self.dci_grid], "trees": self.dci_trees, "nb_bins": self.nb_bins,
+                "forests": resolve_backend(self.dci_backend),
                 "categorical": self.evalset.categorical, "version": METRICS_VERSION}
 
 
@@ -115,7 +123,8 @@ def _compute_metrics(factors, codes: np.ndarray, cfg: DisentangleConfig, seed: i
     with warnings.catch_warnings(), sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         warnings.simplefilter("ignore", RuntimeWarning)  # D is undefined (NaN) with one factor
         n_jobs = cfg.n_jobs if cfg.n_jobs is not None else (-1 if codes.shape[0] * codes.shape[1] >= 20_000 else 1)
-        r = dci(factors.matrix, codes, seed=seed, n_jobs=n_jobs, n_estimators=cfg.dci_trees, **grid)
+        r = dci(factors.matrix, codes, seed=seed, n_jobs=n_jobs, n_estimators=cfg.dci_trees,
+                backend=cfg.dci_backend, **grid)
         return {
             "dcimig": dcimig(factors.matrix, codes, nb_bins=cfg.nb_bins),
             "dci_disentanglement": r.disentanglement, "dci_completeness": r.completeness,

@@ -1,7 +1,8 @@
 """Golden numbers of the smallest ``mixeval disentangle --quick`` table (issue 13).
 
 ``data/disentangle.npz`` was recorded by ``record_disentangle.py`` after the FX core and training
-code were moved (the other golden files show those moves left their numbers unchanged). The
+code were moved (the other golden files show those moves left their numbers unchanged), and again
+when DCI's default forests became the numba backend (see that script's docstring). The
 numbers may not change (1e-6, relative or absolute; NaN where NaN was recorded): re-record only
 with a change meant to alter the metrics or the evaluation set, and say so in the commit message.
 Computed in a fresh interpreter (one thread), so state earlier tests leave here cannot change it.
