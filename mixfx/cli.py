@@ -165,11 +165,12 @@ def train_cloner_cmd(
     device: Optional[str] = typer.Option(None, help="cpu or cuda (default: cuda when available)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run from its last checkpoint."),
     ir_dir: Optional[Path] = typer.Option(None, "--ir-dir", help="Impulse responses (default: built-in synthetic IRs)."),
+    level_weight: Optional[float] = typer.Option(None, "--level-weight", help="Add this weight × |RMS level error| (dB) to the spectral loss (not in the paper; 0 = the paper's loss)."),
 ) -> None:
     """Train a MixFXcloner conditioned on a frozen FXencoder (multi-scale spectral loss on L/R/M/S)."""
     from mixfx.pipelines.train_cloner import train_cloner
 
-    config = _preset("cloner", preset, dict(steps=steps, batch=batch, seed=seed, workers=workers))
+    config = _preset("cloner", preset, dict(steps=steps, batch=batch, seed=seed, workers=workers, level_weight=level_weight))
     path = _run(train_cloner, data, encoder, run, config, resume=resume, device=device, ir_dir=ir_dir, progress=True)
     typer.echo(str(path))
 

@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 
 from mixfx.errors import MixfxError
 from mixfx.losses.contrastive import NTXentLoss, gather_with_grad, nt_xent
-from mixfx.losses.spectral import SpectralLoss, SpectralLossConfig, spectral_loss
+from mixfx.losses.level import level_error_db, rms_db
+from mixfx.losses.spectral import SpectralLoss, SpectralLossConfig, multi_scale_spectral_loss, spectral_loss
 
 # ------------------------------------------------------------------------------------ NT-Xent
 
@@ -205,3 +206,23 @@ def test_spectral_loss_errors():
         SpectralLossConfig(w_left=0, w_right=0, w_mid=0, w_side=0)
     with pytest.raises(MixfxError, match="reduction"):
         spectral_loss(torch.zeros(1, 2, 100), torch.zeros(1, 2, 100), reduction="sum")
+
+
+def test_level_error_is_the_rms_difference_in_db_and_symmetric():
+    g = torch.Generator().manual_seed(0)
+    gt = torch.randn(3, 2, 4000, generator=g)
+    expected = 10 * np.log10((gt.double().numpy() ** 2).mean(axis=(1, 2)) + 1e-8)
+    np.testing.assert_allclose(rms_db(gt).numpy(), expected, rtol=0, atol=1e-5)  # dB, float32
+    assert rms_db(torch.ones(1, 2, 10)).item() == pytest.approx(0.0, abs=1e-6)  # full-scale DC: 0 dBFS
+    six = 20 * math.log10(2)
+    np.testing.assert_allclose(level_error_db(2 * gt, gt).numpy(), six, atol=1e-5)
+    np.testing.assert_allclose(level_error_db(0.5 * gt, gt).numpy(), six, atol=1e-5)  # −6 dB costs what +6 dB costs
+
+
+def test_spectral_loss_linear_term_charges_loud_errors_twice_quiet_ones():
+    """Why the level term exists: |S − g·S| = |1 − g|·S, so g = 2 (+6 dB) costs twice g = 0.5 (−6 dB)."""
+    gt = torch.randn(2, 8000, generator=torch.Generator().manual_seed(1))
+    cfg = SpectralLossConfig(fft_sizes=(512, 256), mag_eps=0.0, eps=1e-7)
+    loud, _ = multi_scale_spectral_loss(2 * gt, gt, cfg)
+    quiet, _ = multi_scale_spectral_loss(0.5 * gt, gt, cfg)
+    np.testing.assert_allclose((loud / quiet).numpy(), 2.0, rtol=1e-5)

@@ -171,6 +171,28 @@ def test_cloner_training_runs_and_resumes(synth_root, tmp_path):
     assert [s for s, _ in rows(tmp_path / "full", "valid", "mid_side")] == [0, 2, 4]  # untrained baseline, then every 2 steps
 
 
+def test_cloner_level_weight_adds_the_logged_level_error(synth_root, tmp_path):
+    """``level_weight`` w: the same step's loss grows by exactly w · the logged |ΔRMS| dB; 0 is eq. 1 alone."""
+    enc_cfg = EncoderTrainConfig.tiny(variant="none", **{**TINY, "steps": 1, "val_every": 1, "checkpoint_every": 1})
+    enc = train_encoder(synth_root, tmp_path / "enc", enc_cfg, device="cpu")
+    runs = {}
+    for w in (0.0, 0.5):
+        cfg = ClonerTrainConfig.tiny(batch=2, seconds=0.5, steps=1, val_every=1, checkpoint_every=1, log_every=1,
+                                     level_weight=w)
+        train_cloner(synth_root, enc, tmp_path / f"w{w}", cfg, device="cpu")
+        runs[w] = tmp_path / f"w{w}"
+    # same parameters, same batch: the first training step (logged at step 1, before its update) and
+    # the untrained validation (step 0); later rows differ because the updates differ
+    for kind, step in (("train", 1), ("valid", 0)):
+        level = dict(rows(runs[0.0], kind, "level_db"))[step]
+        assert dict(rows(runs[0.5], kind, "level_db"))[step] == level and level > 0
+        plain, weighted = dict(rows(runs[0.0], kind))[step], dict(rows(runs[0.5], kind))[step]
+        assert weighted == pytest.approx(plain + 0.5 * level, rel=1e-5)
+    assert dict(rows(runs[0.0], "valid"))[1] != dict(rows(runs[0.5], "valid"))[1]  # the term changed the update
+    with pytest.raises(MixfxError, match="level-weight"):
+        ClonerTrainConfig.tiny(level_weight=-1.0)
+
+
 def test_ddp_two_cpu_processes(synth_root, tmp_path):
     """torchrun, 2 processes, gloo: one step equals a single process on the two ranks' batches together.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from mixfx.io.paths import check_output_dir
+from mixfx.losses.level import level_error_db
 from mixfx.losses.spectral import SpectralLossConfig, spectral_loss
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.official import load_model
@@ -87,7 +88,12 @@ class _ClonerSteps:
             cond = self.phi(ref).float()
         with self.t.autocast():
             y = net(x, cond).float()
-        return spectral_loss(y, gt, config=self.loss_config, output="full")
+        loss, terms = spectral_loss(y, gt, config=self.loss_config, output="full")
+        level = level_error_db(y, gt).mean()
+        terms["level_db"] = level.detach()
+        if self.config.level_weight > 0:
+            loss = loss + self.config.level_weight * level
+        return loss, terms
 
     def step(self, raw: RawClonerBatch, step: int) -> dict[str, float]:
         t, config = self.t, self.config
@@ -97,14 +103,14 @@ class _ClonerSteps:
         loss, terms = self.forward(*triplet, t.net)
         lr = t.optimize(loss)
         return {"loss": loss.item(), "left_right": float(terms["left_right"]), "mid_side": float(terms["mid_side"]),
-                "lr": lr, "fx_seconds": fx_seconds}
+                "level_db": float(terms["level_db"]), "lr": lr, "fx_seconds": fx_seconds}
 
     def validate(self, step: int) -> dict[str, float]:
         t, config = self.t, self.config
         t.model.eval()
         seed = config.seed + _VAL_SEED_OFFSET
         vb = ClonerSegments(t.valid_data, batch=config.batch, seconds=config.seconds, seed=seed, rank=t.rt.rank)
-        total = {"loss": 0.0, "left_right": 0.0, "mid_side": 0.0}
+        total = {"loss": 0.0, "left_right": 0.0, "mid_side": 0.0, "level_db": 0.0}
         with torch.no_grad():
             for i in range(config.val_batches):
                 triplet = self.manipulate(vb[i], step_generator(seed, i, t.rt.rank, _FX_STREAM))
@@ -112,6 +118,7 @@ class _ClonerSteps:
                 total["loss"] += float(loss)
                 total["left_right"] += float(terms["left_right"])
                 total["mid_side"] += float(terms["mid_side"])
+                total["level_db"] += float(terms["level_db"])
         t.model.train()
         return {k: all_reduce_mean(v / config.val_batches, t.rt) for k, v in total.items()}
 

@@ -88,13 +88,19 @@ def _identity_start(config: ClonerConfig) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ClonerTrainConfig(LoopSettings):
-    """MixFXcloner training (paper: batch 8, 11.8 s segments, Adam 2e-4, cosine)."""
+    """MixFXcloner training (paper: batch 8, 11.8 s segments, Adam 2e-4, cosine).
+
+    ``level_weight`` (default 0, the paper's loss): adds ``level_weight · |ΔRMS| dB``
+    (:func:`mixfx.losses.level.level_error_db`) to eq. 1, a level term that charges ±d dB alike where
+    the spectral loss's linear term charges +d more than −d. Training logs the level error either way.
+    """
 
     cloner: dict = field(default_factory=lambda: ClonerConfig.paper().to_dict())
     batch: int = 8
     seconds: float = 11.8
     steps: int = 100_000
     fft_sizes: tuple[int, ...] = (4096, 2048, 1024, 512)
+    level_weight: float = 0.0
 
     @classmethod
     def tiny(cls, **overrides) -> "ClonerTrainConfig":
@@ -121,3 +127,5 @@ class ClonerTrainConfig(LoopSettings):
             raise MixfxError(f"seconds must be > 0, got {self.seconds}")
         if not self.fft_sizes or min(self.fft_sizes) < 2:
             raise MixfxError(f"fft_sizes must be ≥ 2, got {self.fft_sizes}")
+        if not self.level_weight >= 0:
+            raise MixfxError(f"--level-weight must be ≥ 0, got {self.level_weight}")
