@@ -259,7 +259,6 @@ def _fit_forest(xt, order, y, rows, max_depth, max_features, n_estimators, seed,
     state = np.empty(1, dtype=np.uint64)
     w = np.zeros(n, dtype=np.float64)
     tree_imp = np.zeros(p, dtype=np.float64)
-    used = 0
     for t in range(n_estimators):
         state[0] = np.uint64(seed) * _GOLDEN + np.uint64(t + 1)
         _next(state)
@@ -275,21 +274,11 @@ def _fit_forest(xt, order, y, rows, max_depth, max_features, n_estimators, seed,
             feature[t], threshold[t], left[t], right[t], value[t], tree_imp,
         )
         depth[t] = deepest
-        if count > 1:
-            total = 0.0
-            for f in range(p):
-                total += tree_imp[f]
-            if total > 0.0:
-                for f in range(p):
-                    importances[f] += tree_imp[f] / total
-            used += 1
-    if used > 0:
-        total = 0.0
-        for f in range(p):
-            total += importances[f]
-        if total > 0.0:
-            for f in range(p):
-                importances[f] /= total
+        if count > 1:  # each tree normalised to sum 1, the forest the normalised sum over trees that split
+            if tree_imp.sum() > 0.0:
+                importances += tree_imp / tree_imp.sum()
+    if importances.sum() > 0.0:
+        importances /= importances.sum()
 
 
 def fit_forest(
