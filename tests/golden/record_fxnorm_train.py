@@ -14,6 +14,9 @@ case with :func:`compute` and compares. Everything is seeded and runs on CPU:
 
 Long signals are kept as strided samples plus ``[sum, sum of squares, max |x|]`` summaries, so
 the file stays small (< 1 MB).
+
+The ``train`` part was re-recorded when cloner training began to log ``level_db`` (issue 10): its 25
+earlier arrays recomputed equal (1e-6) and only ``train.cloner.metrics.{train,valid}.level_db`` were added.
 """
 
 from __future__ import annotations
