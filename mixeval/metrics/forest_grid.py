@@ -164,6 +164,11 @@ def grid_codes(x: np.ndarray, backend: str = "auto") -> GridCodes:
     return GridCodes(x, _numba_forest().presort(x))
 
 
+def _as_codes(x: GridCodes | np.ndarray) -> GridCodes:
+    """``x`` itself, or a plain code array on the sklearn backend."""
+    return x if isinstance(x, GridCodes) else GridCodes(np.ascontiguousarray(x, dtype=np.float32))
+
+
 def _forest(max_depth: int, max_features: float, n_estimators: int, seed: int) -> RandomForestRegressor:
     return RandomForestRegressor(
         n_estimators=n_estimators, max_depth=max_depth, max_features=max_features, random_state=seed, n_jobs=1
@@ -216,7 +221,7 @@ def fold_mse_by_depth(
     Returns:
         ``(len(max_depths),)`` mean squared errors.
     """
-    codes = x if isinstance(x, GridCodes) else GridCodes(np.ascontiguousarray(x, dtype=np.float32))
+    codes = _as_codes(x)
     out = np.empty(len(max_depths))
     yv = y[test]
     for c in sorted(set(classes)):
@@ -234,7 +239,7 @@ def fold_mse_by_depth(
 
 def refit_forest(x: GridCodes | np.ndarray, y, max_depth, max_features, n_estimators, seed) -> tuple[float, np.ndarray]:
     """In-sample MSE and impurity importances of the forest fitted on all rows."""
-    codes = x if isinstance(x, GridCodes) else GridCodes(np.ascontiguousarray(x, dtype=np.float32))
+    codes = _as_codes(x)
     rows = np.arange(codes.x.shape[0])
     model = fit_on_rows(codes, y, rows, max_depth, max_features, n_estimators, seed)
     weights = model.feature_importances_ if codes.presorted is None else model.importances

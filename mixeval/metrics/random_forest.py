@@ -94,14 +94,9 @@ def _below(state, n):
 def _build_tree(xt, order, y, w, max_depth, max_features, state, feature, threshold, left, right, value, imp):
     """Grow one tree on the rows with ``w > 0``; fill the node arrays; return (node count, depth)."""
     p, n = xt.shape
-    m = 0
-    for i in range(n):
-        if w[i] > 0:
-            m += 1
+    keep = (w > 0).astype(np.int64)
+    m = keep.sum()
     idx = np.empty((p, m), dtype=np.int32)
-    keep = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        keep[i] = 1 if w[i] > 0 else 0
     spill = np.empty(n + 1, dtype=np.int32)
     for f in range(p):  # branch-free filtering (which rows were drawn is unpredictable)
         k = 0
@@ -122,7 +117,6 @@ def _build_tree(xt, order, y, w, max_depth, max_features, state, feature, thresh
     st_end = np.empty(2 * m, dtype=np.int64)
     st_depth = np.empty(2 * m, dtype=np.int64)
     st_node = np.empty(2 * m, dtype=np.int64)
-    top = 0
     st_start[0], st_end[0], st_depth[0], st_node[0] = 0, m, 0, 0
     top = 1
     n_nodes = 1
@@ -138,8 +132,8 @@ def _build_tree(xt, order, y, w, max_depth, max_features, state, feature, thresh
         for j in range(start, end):
             r = idx[0, j]
             ww += w[r]
-            s += w[r] * y[r]
-            q += w[r] * y[r] * y[r]
+            s += wy[r]
+            q += wy[r] * y[r]
         mean = s / ww
         if node == 0:
             impurity = q / ww - mean * mean
@@ -205,8 +199,8 @@ def _build_tree(xt, order, y, w, max_depth, max_features, state, feature, thresh
             r = idx[best_f, j]
             side[r] = 1
             wl += w[r]
-            sl += w[r] * y[r]
-            ql += w[r] * y[r] * y[r]
+            sl += wy[r]
+            ql += wy[r] * y[r]
         wr = ww - wl
         imp_l = ql / wl - (sl / wl) ** 2
         imp_r = (q - ql) / wr - ((s - sl) / wr) ** 2
