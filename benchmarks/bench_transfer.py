@@ -1,11 +1,13 @@
 """Throughput of MixFXcloner inference: context windows (earlier path) vs the tiled layer-by-layer pass.
 
-Prints one table: the measured fp32 GEMM rate (``torch.mm`` of two 2048² matrices), then per cloner
-size and path the audio seconds (44.1 kHz stereo) converted per wall second and the useful FLOP rate
-as a share of the GEMM rate. Useful FLOPs per output sample: ``2·C_in·C_out·k`` for every dilated
-conv, ``2·C_out`` for every depthwise residual and for every FiLM, and ``2·C·out_channels`` for the
-output conv; context windows do more work than that (their recomputed context), which is what
-the share shows.
+Prints one table: per cloner size and path the audio seconds (44.1 kHz stereo) converted per wall
+second and the useful FLOP rate as a share of the machine's fp32 GEMM rate — ``torch.mm`` (MKL) and
+a 1×1 ``conv1d`` (oneDNN) of two 2048² matrices, measured just before and just after every timed
+run (a shared VM's speed drifts within minutes). Useful FLOPs per output sample: ``2·C_in·C_out·k``
+for every dilated conv, ``2·C_out`` for every depthwise residual and for every FiLM, and
+``2·C·out_channels`` for the output conv; context windows do more work than that (their
+recomputed context), which is what the share shows. The tiled pass is timed with each conv kernel
+(``cloner_forward_tiled(conv=...)``) and with the module's own layers, alternated.
 
 At the paper size a real 2^19-sample context window takes minutes on a CPU, so the row
 "context windows (derived)" is the measured one-pass rate times the kept share
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads OpenMP)
 import torch
+import torch.nn.functional as F
 
 from mixfx.models.apply import apply_with_context, cloner_context
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
@@ -45,14 +48,22 @@ from mixfx.models.tcn_inference import cloner_forward_tiled, tile_for_memory
 SR = 44100
 
 
-def gemm_rate(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 FLOP/s of ``torch.mm`` on ``n × n`` matrices."""
+def gemm_rates(n: int = 2048, repeats: int = 3) -> dict[str, float]:
+    """fp32 FLOP/s of an ``n × n`` by ``n × n`` GEMM through the two CPU GEMM libraries torch uses:
+    ``torch.mm`` (BLAS: MKL in the pip wheels) and a 1×1 ``conv1d`` (oneDNN, which also runs Ψ's
+    convs). They differ by up to 2× on some CPUs (MKL takes a slower path on AMD), so the floor is
+    the faster of the two."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    t = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * n**3 * repeats / (time.perf_counter() - t)
+    x, w = b.unsqueeze(0), a.unsqueeze(-1)  # conv1d(x, w) = a @ b
+    rates = {}
+    with torch.inference_mode():
+        for name, fn in (("torch.mm", lambda: torch.mm(a, b)), ("oneDNN", lambda: F.conv1d(x, w))):
+            fn()
+            t = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            rates[name] = 2 * n**3 * repeats / (time.perf_counter() - t)
+    return rates
 
 
 def flops_per_sample(cloner: MixFXCloner) -> int:
@@ -71,13 +82,35 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+class Floor:
+    """The GEMM floor measured around every timed run: the machine's load drifts (a shared 2-core
+    VM moved by ±30 % within minutes here), so each row's share is taken against the GEMM rate
+    measured just before and just after it (their mean), not against one reading at the start."""
+
+    def __init__(self) -> None:
+        self.readings: list[dict[str, float]] = []
+
+    def run(self, fn, warm_up: bool = False) -> tuple[float, dict[str, float]]:
+        """``fn``'s wall time and the GEMM rates around it; ``warm_up`` runs it once untimed first
+        (kernel selection and first-touch page faults are a per-call cost only a short run notices)."""
+        if warm_up:
+            timed(fn)
+        before = gemm_rates()
+        seconds = timed(fn)
+        after = gemm_rates()
+        self.readings += [before, after]
+        return seconds, {k: (before[k] + after[k]) / 2 for k in before}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--paper-samples", type=int, default=2**15, help="signal length at the paper size")
+    p.add_argument("--paper-samples", type=int, default=2**19,
+                   help="signal length at the paper size (long enough that the stores' first-touch cost amortizes)")
     p.add_argument("--tiny-seconds", type=float, default=30.0, help="signal length at the tiny size")
     p.add_argument("--segment", type=int, default=2**19, help="context-window length (StyleTransfer's segment)")
     p.add_argument("--skip-kernels", action="store_true", help="only the end-to-end table")
-    p.add_argument("--ab-repeats", type=int, default=3, help="alternated runs of the fused / plain tiled pass")
+    p.add_argument("--ab-repeats", type=int, default=3,
+                   help="alternated runs of the tiled pass per kernel (fused=False, conv1d, taps, auto = ours)")
     p.add_argument("--e2e-seconds", type=float, default=180.0, help="synthetic song length (0: skip end to end)")
     p.add_argument("--e2e-channels", type=int, default=128, help="cloner width of the end-to-end run (paper 128)")
     p.add_argument("--e2e-encoder", choices=["paper", "tiny"], default="paper")
@@ -85,23 +118,39 @@ def main(argv=None) -> None:
     p.add_argument("--reference-segment", type=int, default=2**19, help="encoder segment (official 2^19)")
     args = p.parse_args(argv)
     torch.manual_seed(0)
-    gemm = gemm_rate()
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; fp32 GEMM (torch.mm 2048²): {gemm / 1e9:.1f} GFLOP/s")
+    gemm = gemm_rates()
+    print(f"# {_cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 GEMM 2048² at the "
+          f"start: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items()))
     if not args.skip_kernels:
-        kernels(args, gemm)
+        kernels(args)
     if args.e2e_seconds > 0:
         end_to_end(args)
 
 
-def kernels(args, gemm: float) -> None:
-    """The Ψ table: eager one pass, context windows, tiled (ours) and tiled with the module's own layers."""
-    print(f"| size | samples | path | tile | audio s/s | GFLOP/s (useful) | share of GEMM |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
-    def row(size, n, path, tile, seconds, cloner):
+
+def kernels(args) -> None:
+    """The Ψ table: eager one pass, context windows, and the tiled pass with each kernel."""
+    floor = Floor()
+    print("\nShares: useful FLOP/s over the fp32 GEMM rate measured around the same run (mean of the readings "
+          "just before and after); 'best' is the faster of torch.mm (MKL) and oneDNN.")
+    print("| size | samples | path | tile | audio s/s | GFLOP/s (useful) | GEMM torch.mm / oneDNN | "
+          "share of torch.mm | share of best GEMM |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+
+    def row(size, n, path, tile, seconds, gemm, cloner):
         rate = n * flops_per_sample(cloner) / seconds
-        print(f"| {size} | {n} | {path} | {tile} | {n / SR / seconds:.3f} | {rate / 1e9:.2f} | {rate / gemm:.1%} |")
+        mm, dnn = gemm["torch.mm"], gemm["oneDNN"]
+        print(f"| {size} | {n} | {path} | {tile} | {n / SR / seconds:.3f} | {rate / 1e9:.1f} | "
+              f"{mm / 1e9:.0f} / {dnn / 1e9:.0f} | {rate / mm:.0%} | {rate / max(mm, dnn):.0%} |", flush=True)
 
     for size, config, n in (("paper", ClonerConfig.paper(), args.paper_samples),
                             ("tiny", ClonerConfig.tiny(), int(args.tiny_seconds * SR))):
@@ -109,37 +158,49 @@ def kernels(args, gemm: float) -> None:
         x = 0.3 * torch.randn(1, 2, n)
         e = torch.randn(1, config.cond_dim)
         reach = cloner_context(cloner)
-        one = timed(lambda: cloner(x, e))
-        row(size, n, "eager cloner(x, cond), one pass", n, one, cloner)
+        warm = size == "tiny"  # the paper-size signal is long enough to carry its one-off costs
+        one, gemm = floor.run(lambda: cloner(x, e), warm)
+        row(size, n, "eager cloner(x, cond), one pass", n, one, gemm, cloner)
         core = args.segment - 2 * reach
-        if size == "paper" and n < args.segment:
+        if size == "paper":
             row(size, n, f"context windows {args.segment} (derived, keeps {core / args.segment:.1%})", "",
-                one * args.segment / core, cloner)
+                one * args.segment / core, gemm, cloner)
         else:
-            ctx = timed(lambda: apply_with_context(lambda c, i: cloner(c, e), x, window=args.segment,
-                                                   context=reach))
-            row(size, n, f"context windows {args.segment} (eager, today's path)", "", ctx, cloner)
+            ctx, gemm = floor.run(lambda: apply_with_context(lambda c, i: cloner(c, e), x, window=args.segment,
+                                                             context=reach), warm)
+            row(size, n, f"context windows {args.segment} (eager, today's path)", "", ctx, gemm, cloner)
         for budget in (2**30, 2**28):
             tile = min(tile_for_memory(cloner, 1, budget), n)
-            dt = timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile))
-            row(size, n, f"tiled, max_memory {budget >> 20} MiB", tile, dt, cloner)
+            dt, gemm = floor.run(lambda: cloner_forward_tiled(cloner, x, e, tile=tile), warm)
+            row(size, n, f"tiled, max_memory {budget >> 20} MiB (ours)", tile, dt, gemm, cloner)
         tile = min(tile_for_memory(cloner, 1, 2**30), n)
-        pairs = [(timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile, fused=False)),
-                  timed(lambda: cloner_forward_tiled(cloner, x, e, tile=tile))) for _ in range(args.ab_repeats)]
-        ratios = sorted(p / f for p, f in pairs)
-        plain, fused = (sorted(v)[len(v) // 2] for v in zip(*pairs))
-        row(size, n, "tiled, module's own BN / residual layers (fused=False; median)", tile, plain, cloner)
-        row(size, n, f"tiled, folded BN + in-place (ours; median); alternated ×{args.ab_repeats}: plain / ours "
-                     f"median {ratios[len(ratios) // 2]:.2f}×, range {ratios[0]:.2f}–{ratios[-1]:.2f}×",
-            tile, fused, cloner)
+        variants = {"tiled, module's own BN / residual layers (fused=False)": dict(fused=False),
+                    "tiled, fused, direct conv1d (conv='conv1d')": dict(conv="conv1d"),
+                    "tiled, fused, per-tap GEMMs (conv='taps')": dict(conv="taps"),
+                    "tiled, fused, conv1d + phase split at d ≥ 1024 (conv='auto', ours)": dict(conv="auto")}
+        runs = {name: [] for name in variants}
+        for _ in range(args.ab_repeats):  # alternated, so drifting load hits every variant alike
+            for name, kw in variants.items():
+                runs[name].append(floor.run(lambda: cloner_forward_tiled(cloner, x, e, tile=tile, **kw), warm))
+        ours = [dt for dt, _ in runs[name]]
+        for name, pairs in runs.items():
+            k = sorted(range(len(pairs)), key=lambda i: pairs[i][0])[len(pairs) // 2]  # the median run
+            ratios = sorted(dt / o for (dt, _), o in zip(pairs, ours))
+            spread = "" if name == list(variants)[-1] else (
+                f"; time / ours median {ratios[len(ratios) // 2]:.2f}×, range {ratios[0]:.2f}–{ratios[-1]:.2f}×")
+            row(size, n, f"{name} (median of {len(pairs)} alternated{spread})", tile, pairs[k][0], pairs[k][1], cloner)
         half = copy.deepcopy(cloner).to(torch.bfloat16)
         with torch.no_grad():
             exact = cloner(x, e)
-        dt = timed(lambda: cloner_forward_tiled(half, x, e, tile=tile))
+        dt, gemm = floor.run(lambda: cloner_forward_tiled(half, x, e, tile=tile), warm)
         err = float((cloner_forward_tiled(half, x, e, tile=tile) - exact).abs().max())
-        row(size, n, f"tiled, bf16 weights (opt-in --bf16; max |err| vs fp32 {err:.1e}, not exact)", tile, dt, cloner)
-        gemm_now = gemm_rate()
-        print(f"| {size} | | fp32 GEMM again (machine load drifts) | | | {gemm_now / 1e9:.2f} | |")
+        row(size, n, f"tiled, bf16 weights (opt-in --bf16; max |err| vs fp32 {err:.1e}, not exact)", tile, dt, gemm,
+            cloner)
+    for name in ("torch.mm", "oneDNN"):
+        seen = sorted(r[name] / 1e9 for r in floor.readings)
+        print(f"\n# {name} GEMM readings during the table: {seen[0]:.0f}–{seen[-1]:.0f} GFLOP/s "
+              f"(median {seen[len(seen) // 2]:.0f}, {len(seen)} readings)", end="")
+    print()
 
 
 # ----------------------------------------------------------------------------------------- end to end

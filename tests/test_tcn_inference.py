@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from mixfx.errors import MixfxError
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.style_transfer import StyleTransfer
-from mixfx.models.tcn_inference import cloner_forward_tiled, loud_pieces, silent_output_mask, tile_for_memory, tiled_memory_bytes
+from mixfx.models.tcn_inference import (cloner_forward_tiled, loud_pieces, silent_output_mask, store_length,
+                                        tile_for_memory, tiled_memory_bytes)
 
 
 def _random_cloner(config: ClonerConfig, seed: int) -> MixFXCloner:
@@ -42,22 +43,72 @@ def test_tiny_cloner_equals_one_full_pass(length, tile):
     x, e = _data(TINY, 3, length, length + tile)
     with torch.no_grad():
         full = TINY(x, e)
-    y = cloner_forward_tiled(TINY, x, e, tile=tile)
-    assert y.shape == full.shape and y.dtype == torch.float32
-    assert torch.allclose(y, full, atol=1e-5), (length, tile, (y - full).abs().max())
+    for conv in ("auto", "taps", "conv1d"):
+        y = cloner_forward_tiled(TINY, x, e, tile=tile, conv=conv)
+        assert y.shape == full.shape and y.dtype == torch.float32
+        assert torch.allclose(y, full, atol=1e-5), (length, tile, conv, (y - full).abs().max())
+
+
+def _phases_from(monkeypatch, dilation: int, step: int) -> None:
+    """Run the phase-split conv from ``dilation`` on with phase dilation ``step`` (paper-size
+    thresholds would never reach the small test cloners' dilations)."""
+    from mixfx.models import tcn_inference
+
+    monkeypatch.setattr(tcn_inference, "PHASE_FROM", dilation)
+    monkeypatch.setattr(tcn_inference, "PHASE_DILATION", step)
 
 
 @pytest.mark.parametrize("tile", [97, 1000, 2045, 4096])
-def test_moderate_cloner_equals_one_full_pass(tile):
+@pytest.mark.parametrize("conv", ["auto", "auto, phases from d = 4", "conv1d", "taps"])
+def test_moderate_cloner_equals_one_full_pass(tile, conv, monkeypatch):
+    if conv.startswith("auto, phases"):
+        _phases_from(monkeypatch, 4, 2)
+        conv = "auto"
     assert MODERATE.receptive_field() == 2045
     x, e = _data(MODERATE, 2, 5001, tile)
     with torch.no_grad():
         full = MODERATE(x, e)
         per_block = [torch.randn(1, 16, generator=torch.Generator().manual_seed(k)) for k in range(9)]
         full_blocks = MODERATE(x, per_block)
-    assert torch.allclose(cloner_forward_tiled(MODERATE, x, e, tile=tile), full, atol=1e-5)
+    assert torch.allclose(cloner_forward_tiled(MODERATE, x, e, tile=tile, conv=conv), full, atol=1e-5)
     # one condition per block, broadcast over the batch
-    assert torch.allclose(cloner_forward_tiled(MODERATE, x, per_block, tile=tile), full_blocks, atol=1e-5)
+    assert torch.allclose(cloner_forward_tiled(MODERATE, x, per_block, tile=tile, conv=conv), full_blocks, atol=1e-5)
+
+
+def test_per_tap_conv_equals_conv1d_at_any_dilation():
+    """The per-tap GEMM kernel against ``F.conv1d`` on one buffer, with a strided ``out`` (a view
+    into a longer store, as the tiled pass writes the next block's input)."""
+    from mixfx.models.tcn_inference import _conv_by_taps
+
+    g = torch.Generator().manual_seed(3)
+    w, bias = torch.randn(6, 4, 5, generator=g), torch.randn(6, generator=g)
+    for d in (1, 3, 64):
+        count = 37
+        x = torch.randn(2, 4, count + 4 * d + 9, generator=g)[:, :, 5:-4]  # a view with row stride > its length
+        store = torch.zeros(2, 6, 100)
+        y = _conv_by_taps(x, w.permute(2, 0, 1).contiguous(), bias, d, count, out=store[:, :, 10:10 + count])
+        ref = F.conv1d(x, w, bias, dilation=d)
+        assert y.data_ptr() == store[:, :, 10:].data_ptr()
+        assert torch.allclose(store[:, :, 10:10 + count], ref, atol=1e-5) and not store[:, :, :10].any()
+
+
+def test_phase_split_conv_equals_conv1d():
+    """The phase-split conv against ``F.conv1d``: any phase count, output lengths that are and are not
+    multiples of it, an input view with row stride > its length, a strided ``out`` into a store."""
+    from mixfx.models.tcn_inference import _conv_by_phases
+
+    g = torch.Generator().manual_seed(4)
+    w, bias = torch.randn(6, 4, 5, generator=g), torch.randn(6, generator=g)
+    for d, step, count in ((2, 1, 37), (8, 2, 40), (8, 2, 1), (64, 4, 333), (96, 32, 50), (1024, 64, 7)):
+        x = torch.randn(2, 4, count + 4 * d + 9, generator=g)[:, :, 5:-4]
+        store = torch.zeros(2, 6, count + 20)
+        y = _conv_by_phases(x, w, bias, d, count, out=store[:, :, 10:10 + count], step=step)
+        ref = F.conv1d(x, w, bias, dilation=d)
+        assert y.data_ptr() == store[:, :, 10:].data_ptr()
+        assert torch.allclose(store[:, :, 10:10 + count], ref, atol=1e-5), (d, step, count)
+        assert not store[:, :, :10].any() and not store[:, :, 10 + count:].any()
+    with pytest.raises(ValueError, match="does not divide"):
+        _conv_by_phases(x, w, bias, 96, 5, step=64)
 
 
 def test_causal_cloner_equals_one_full_pass():
@@ -69,38 +120,68 @@ def test_causal_cloner_equals_one_full_pass():
         assert torch.allclose(cloner_forward_tiled(cl, x, e, tile=tile), full, atol=1e-5)
 
 
-def test_every_conv_output_sample_is_computed_once(monkeypatch):
-    """Count the output samples of every dilated conv: exactly T each, whatever the tile."""
-    counts: dict[int, int] = {}
-    conv1d = F.conv1d
+def _count_dilated_convs(monkeypatch, counts: dict[int, int], first_block_only: int | None = None) -> None:
+    """Add every dilated conv's output samples to ``counts[dilation]``, through either kernel
+    (``F.conv1d`` or the per-tap GEMMs); only convs with ``first_block_only`` input channels if given."""
+    from mixfx.models import tcn_inference
+
+    conv1d, taps, phases = F.conv1d, tcn_inference._conv_by_taps, tcn_inference._conv_by_phases
+    inside_phases = []
+
+    def add(d, channels, samples):
+        if first_block_only is None or channels == first_block_only:
+            counts[d] = counts.get(d, 0) + samples
 
     def counting(inp, weight, *args, **kwargs):
         y = conv1d(inp, weight, *args, **kwargs)
-        if weight.shape[-1] > 1:  # a dilated conv (the folded weight is a new tensor: key by dilation)
+        if weight.shape[-1] > 1 and not inside_phases:  # a dilated conv (key by dilation)
             d = kwargs.get("dilation", 1)
-            d = d[0] if isinstance(d, tuple) else d
-            counts[d] = counts.get(d, 0) + y.shape[-1]
+            add(d[0] if isinstance(d, tuple) else d, inp.shape[1], y.shape[-1])
         return y
 
+    def counting_taps(inp, weights, bias, dilation, count, out=None):
+        add(dilation, inp.shape[1], count)
+        return taps(inp, weights, bias, dilation, count, out=out)
+
+    def counting_phases(inp, weight, bias, dilation, count, out=None, step=0):
+        add(dilation, inp.shape[1], count)
+        inside_phases.append(True)  # its inner conv1d over the phases is this conv, not another one
+        try:
+            return phases(inp, weight, bias, dilation, count, out=out, step=step)
+        finally:
+            inside_phases.pop()
+
     monkeypatch.setattr(F, "conv1d", counting)
+    monkeypatch.setattr(tcn_inference, "_conv_by_taps", counting_taps)
+    monkeypatch.setattr(tcn_inference, "_conv_by_phases", counting_phases)
+
+
+def test_every_conv_output_sample_is_computed_once(monkeypatch):
+    """Count the output samples of every dilated conv: exactly T each, whatever the tile and kernel."""
+    counts: dict[int, int] = {}
+    _count_dilated_convs(monkeypatch, counts)
     x, e = _data(MODERATE, 2, 3000, 0)
     dilations = [b.conv1.dilation[0] for b in MODERATE.blocks]
     assert len(set(dilations)) == len(dilations)
-    for tile, fused in ((100, True), (700, True), (700, False)):
+    _phases_from(monkeypatch, 8, 4)  # "auto" runs dilations 8 … 256 as phase-split convs
+    for tile, fused, conv in ((100, True, "taps"), (700, True, "taps"), (700, True, "conv1d"), (100, True, "auto"),
+                              (700, True, "auto"), (700, False, "auto")):
         counts.clear()
-        cloner_forward_tiled(MODERATE, x, e, tile=tile, fused=fused)
-        assert [counts[d] for d in dilations] == [3000] * len(MODERATE.blocks)
+        cloner_forward_tiled(MODERATE, x, e, tile=tile, fused=fused, conv=conv)
+        assert [counts[d] for d in dilations] == [3000] * len(MODERATE.blocks), (tile, fused, conv)
 
 
 def test_memory_budget_sets_the_tile_and_progress():
     halo_bytes = 4 * sum(b.conv1.in_channels * sum(b.pad) for b in MODERATE.blocks)
-    assert tiled_memory_bytes(MODERATE, 1, 0) == halo_bytes
-    for budget in (10**6, 10**7):
+    assert tiled_memory_bytes(MODERATE, 1, 0) == 2 * halo_bytes  # each store holds two halos
+    stores = sum(b.conv1.in_channels * store_length(b.pad, 500) for b in MODERATE.blocks)
+    assert tiled_memory_bytes(MODERATE, 3, 500) == 3 * 4 * (stores + 5 * 32 * 500)
+    for budget in (2 * 10**6, 10**7):
         tile = tile_for_memory(MODERATE, 2, budget)
         assert tiled_memory_bytes(MODERATE, 2, tile) <= budget < tiled_memory_bytes(MODERATE, 2, tile + 1)
     x, e = _data(MODERATE, 2, 4000, 2)
     calls = []
-    y = cloner_forward_tiled(MODERATE, x, e, max_memory=10**6, progress=lambda *call: calls.append(call))
+    y = cloner_forward_tiled(MODERATE, x, e, max_memory=2 * 10**6, progress=lambda *call: calls.append(call))
     with torch.no_grad():
         assert torch.allclose(y, MODERATE(x, e), atol=1e-5)
     assert calls[-1] == (4000, 4000, "samples") and len(calls) > 1
@@ -112,6 +193,8 @@ def test_bad_inputs_raise_one_line_errors():
         cloner_forward_tiled(TINY, x, e, max_memory=1000)
     with pytest.raises(MixfxError, match="tile must be"):
         cloner_forward_tiled(TINY, x, e, tile=0)
+    with pytest.raises(MixfxError, match="conv must be one of auto, conv1d, taps, got 'gemm'"):
+        cloner_forward_tiled(TINY, x, e, conv="gemm")
     with pytest.raises(MixfxError, match="expected audio"):
         cloner_forward_tiled(TINY, x[:, :1], e)
     with pytest.raises(MixfxError, match="condition"):
@@ -187,18 +270,10 @@ def test_quiet_spans_are_not_run_through_the_cloner(monkeypatch):
         (0, 0, 1000 + left, 1000 + left + right), (3000 - right - left, 3000 - right, 4000, 4000)]
     with torch.no_grad():
         full = TINY(x, e)
-    counts = []
-    conv1d = F.conv1d
-
-    def counting(inp, weight, *args, **kwargs):
-        y = conv1d(inp, weight, *args, **kwargs)
-        if inp.shape[1] == TINY.config.in_channels and weight.shape[-1] > 1:  # block 0's dilated conv
-            counts.append(y.shape[-1])
-        return y
-
-    monkeypatch.setattr(F, "conv1d", counting)
+    counts: dict[int, int] = {}
+    _count_dilated_convs(monkeypatch, counts, first_block_only=TINY.config.in_channels)  # block 0's conv
     y = StyleTransfer(None, TINY).convert(x, e)
-    assert sum(counts) == 2 * (1000 + left + right)  # not 4000: the quiet middle is skipped
+    assert sum(counts.values()) == 2 * (1000 + left + right)  # not 4000: the quiet middle is skipped
     keep = torch.ones(4000, dtype=torch.bool)
     keep[1000 + left:3000 - right] = False
     assert torch.allclose(y[0][:, keep], full[0][:, keep], atol=1e-5) and not torch.any(y[0][:, ~keep])

@@ -3,9 +3,9 @@
 :func:`mixfx.models.apply.apply_with_context` gives every window the cloner's full one-sided reach
 of context on both sides; at the paper size (reach 114,681 samples) that recomputes ≈44 % of every
 2^19-sample window. :func:`cloner_forward_tiled` instead streams the signal through the network
-layer by layer: block ``n`` keeps a buffer of its own input holding only its own halo,
-``block.pad = ((k−1)·d_n/2, (k−1)·d_n/2)`` samples, and turns each tile of new input into the same
-number of new outputs, which become the next block's input. Every output sample of every layer is
+layer by layer: block ``n`` keeps a store of its own input holding its own halo,
+``block.pad = ((k−1)·d_n/2, (k−1)·d_n/2)`` samples, and a few tiles; it turns each tile of new input
+into the same number of new outputs, written straight into the next block's store. Every output sample of every layer is
 computed exactly once, and the result equals one full-length ``cloner(x, cond)`` pass up to float
 rounding (zero padding is applied per layer at the signal ends, exactly as the full pass does).
 
@@ -13,18 +13,33 @@ Memory (4-byte floats, ``B`` rows, block ``n`` with ``C_n`` input channels, ``C`
 
 .. math::
 
-    \\text{bytes} \\approx 4 B \\Big[\\sum_n C_n (p_n^{\\text{left}} + p_n^{\\text{right}})
-        + L \\big(2 \\sum_n C_n + 5 C\\big)\\Big]
+    \\text{bytes} \\approx 4 B \\Big[2 \\sum_n C_n (p_n^{\\text{left}} + p_n^{\\text{right}})
+        + L \\big(3 \\sum_n C_n + 5 C\\big)\\Big]
 
-independent of the signal length (the halo term is ≈117 MB per row at paper size);
+independent of the signal length (each store holds two halos and three tiles so that moving its
+live part to the front is one non-overlapping copy every few tiles; the halo term is ≈235 MB per
+row at paper size);
 :func:`tile_for_memory` solves it for ``L``.
 
 Kernels (``fused=True``, the default): BatchNorm is folded into the dilated conv
 (``W' = W·s``, ``b' = β − μ·s`` with ``s = γ_BN / √(σ² + ε)`` per output channel), the LeakyReLU,
 the FiLM ``γ·y + β`` and a depthwise residual ``r ⊙ x`` are applied in place on the conv output
-(no new tensors per layer), and everything runs under :func:`torch.inference_mode`. The conv itself
-stays :func:`torch.nn.functional.conv1d` (oneDNN on a CPU, cuDNN on CUDA): hand-written im2col /
-per-tap ``addmm`` variants measured slower on the project's CPU (``benchmarks/bench_transfer.py``).
+(no new tensors per layer; the FiLM pass writes conv1d's result into the next block's store), and
+everything runs under :func:`torch.inference_mode`. The conv itself (``conv``):
+
+- ``"auto"`` (default): :func:`torch.nn.functional.conv1d` (oneDNN on a CPU, cuDNN on CUDA); on a
+  CPU, convs of dilation ``d ≥ 1024`` run as one conv of dilation 64 over the ``d / 64`` interleaved
+  phases of the input (:func:`_conv_by_phases`: same kernel, same values; one copy of the input
+  into phase order). On the project's 2-core AMD EPYC (AVX-512) oneDNN's conv1d ran at
+  270–310 GFLOP/s up to d = 512, but fell to ≈ 130 at d = 2048 and ≈ 100 at d = 8192 (the taps
+  of one output lie 14·d samples apart); split into phases those layers ran at 170–250.
+- ``"conv1d"``: always the direct conv1d.
+- ``"taps"``: ``k`` GEMMs ``y += W_j · x[:, j·d : j·d + L]`` on shifted time slices of the buffer
+  (:func:`_conv_by_taps`: no copies, cost independent of the dilation). It runs at the BLAS GEMM
+  rate: on an Intel Sapphire Rapids it was 1.46× faster than the direct conv1d, on the AMD EPYC
+  (whose MKL GEMM reaches only ≈ 180 GFLOP/s against oneDNN's ≈ 330) 1.6× slower — measure it
+  with ``benchmarks/bench_transfer.py`` on your machine.
+
 ``fused=False`` runs the module's own layers (``block.bn``, ``block.res``), for comparison.
 
 Example:
@@ -42,7 +57,11 @@ import torch.nn.functional as F
 from mixfx.errors import MixfxError
 from mixfx.progress import ProgressFn
 
-__all__ = ["cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
+CONV_KERNELS = ("auto", "conv1d", "taps")
+STORE_HALOS, STORE_TILES = 2, 3  # a block's input store: 2 halos + 3 tiles (see _LayerInput)
+PHASE_FROM, PHASE_DILATION = 1024, 64  # on a CPU, convs of dilation ≥ 1024 run as dilation-64 convs over d / 64 phases
+
+__all__ = ["CONV_KERNELS", "cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
 
 def _sizes(cloner: torch.nn.Module) -> tuple[int, int, int]:
@@ -62,11 +81,12 @@ def tiled_memory_bytes(cloner: torch.nn.Module, batch: int, tile: int, *, bytes_
         bytes_per_value: 4 for float32.
 
     Returns:
-        ``bytes_per_value · batch · (Σ C_n·halo_n + L·(2·Σ C_n + 5·C))`` (see the module docstring);
-        the full-length output ``(batch, out_channels, T)`` is not included.
+        ``bytes_per_value · batch · (Σ C_n·store_n + 5·C·L)`` with ``store_n = 2·halo_n + 3·L`` samples
+        per block (:func:`store_length`) and ``5·C·L`` for the working tensors (see the module
+        docstring); the full-length output ``(batch, out_channels, T)`` is not included.
     """
     halo, cin, width = _sizes(cloner)
-    return int(bytes_per_value * batch * (halo + tile * (2 * cin + 5 * width)))
+    return int(bytes_per_value * batch * (STORE_HALOS * halo + tile * (STORE_TILES * cin + 5 * width)))
 
 
 def tile_for_memory(cloner: torch.nn.Module, batch: int, max_memory: int, *, bytes_per_value: int = 4) -> int:
@@ -77,7 +97,7 @@ def tile_for_memory(cloner: torch.nn.Module, batch: int, max_memory: int, *, byt
     """
     halo, cin, width = _sizes(cloner)
     per_row = max_memory / (bytes_per_value * max(int(batch), 1))
-    tile = int((per_row - halo) // (2 * cin + 5 * width))
+    tile = int((per_row - STORE_HALOS * halo) // (STORE_TILES * cin + 5 * width))
     if tile < 1:
         need = tiled_memory_bytes(cloner, batch, 1, bytes_per_value=bytes_per_value)
         raise MixfxError(f"cloner_forward_tiled: max_memory {int(max_memory)} bytes is below the {need} bytes that "
@@ -87,7 +107,7 @@ def tile_for_memory(cloner: torch.nn.Module, batch: int, max_memory: int, *, byt
 
 def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.Tensor | Sequence[torch.Tensor], *,
                          tile: int | None = None, max_memory: int | None = None, device=None,
-                         progress: ProgressFn | None = None, fused: bool = True) -> torch.Tensor:
+                         progress: ProgressFn | None = None, fused: bool = True, conv: str = "auto") -> torch.Tensor:
     """``cloner(x, cond)`` streamed layer by layer in tiles: no sample of any layer computed twice.
 
     Args:
@@ -104,6 +124,10 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
         progress: :class:`~mixfx.progress.ProgressFn`, called ``(done, T, "samples")`` in final output samples.
         fused: folded BatchNorm and in-place pointwise layers (see the module docstring); ``False``
             calls the block's own BatchNorm and residual modules.
+        conv: kernel of the fused dilated convs: ``"auto"`` (conv1d; on a CPU the large dilations
+            split into phases), ``"conv1d"`` (:func:`torch.nn.functional.conv1d` always) or
+            ``"taps"`` (``k`` GEMMs on shifted slices); see the module docstring. All give the same
+            values to float rounding.
 
     Returns:
         ``(B, out_channels, T)`` float32 on ``x.device``, clamped to [−1, 1]; equals
@@ -132,27 +156,36 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
         for block, e in zip(blocks, conds):
             gb = block.film.film_fc(e.to(device=device, dtype=dtype)).unsqueeze(-1)
             films.append(torch.split(gb, block.film.channels, dim=1))
-        kernels = [_fused_layer(block, device, dtype) if fused else None for block in blocks]
-        # block n's buffer holds its input from absolute sample emitted[n] − pad[n][0] on
-        bufs = [torch.zeros(b, blk.conv1.in_channels, blk.pad[0], device=device, dtype=dtype) for blk in blocks]
+        taps = _use_taps(conv) and fused
+        phases = conv == "auto" and device.type == "cpu"
+        kernels = [_fused_layer(block, device, dtype, taps) if fused else None for block in blocks]
+        # block n's input from absolute sample emitted[n] − pad[n][0] on; block n writes its output
+        # straight into block n + 1's input (the last block into a working tensor)
+        inputs = [_LayerInput(b, blk.conv1.in_channels, blk.pad, tile, device, dtype) for blk in blocks]
         received, emitted, closed = [0] * len(blocks), [0] * len(blocks), [False] * len(blocks)
         fed = done = 0
         while done < length:
-            chunk = _on(x[:, :, fed:fed + tile], device, dtype) if fed < length else None
-            fed = min(fed + tile, length)
+            if fed < length:
+                piece = x[:, :, fed:fed + tile]
+                inputs[0].reserve(piece.shape[-1]).copy_(piece)
+                received[0] += piece.shape[-1]
+                fed += piece.shape[-1]
+            chunk = None
             for n, block in enumerate(blocks):
                 left, right = block.pad
-                if chunk is not None:
-                    bufs[n] = torch.cat([bufs[n], chunk], dim=-1)
-                    received[n] += chunk.shape[-1]
+                buf = inputs[n]
                 if received[n] == length and not closed[n]:  # zero padding past the end, as in the full pass
-                    bufs[n] = F.pad(bufs[n], (0, right))
+                    buf.reserve(right).zero_()
                     closed[n] = True
-                count = min(bufs[n].shape[-1] - left - right, tile, length - emitted[n])
+                count = min(buf.available - left - right, tile, length - emitted[n])
                 if count <= 0:
                     chunk = None
                     continue
-                inp = bufs[n][:, :, :count + left + right]
+                inp = buf.window(count + left + right)
+                last = n + 1 == len(blocks)
+                dest = None if last else inputs[n + 1].reserve(count)
+                if not last:
+                    received[n + 1] += count
                 gamma, beta = films[n]
                 if kernels[n] is None:
                     y = F.conv1d(inp, block.conv1.weight, dilation=block.conv1.dilation)
@@ -160,15 +193,24 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
                     chunk = gamma * y + beta + block.res(inp[:, :, left:left + count])
                 else:
                     weight, bias, scale = kernels[n]
-                    chunk = F.conv1d(inp, weight, bias, dilation=block.conv1.dilation)
+                    dilation = block.conv1.dilation[0]
+                    if taps:
+                        chunk = _conv_by_taps(inp, weight, bias, dilation, count, out=dest)
+                    elif phases and dilation >= PHASE_FROM and dilation % PHASE_DILATION == 0:
+                        chunk = _conv_by_phases(inp, weight, bias, dilation, count, out=dest)
+                    else:
+                        chunk = F.conv1d(inp, weight, bias, dilation=dilation)
                     F.leaky_relu_(chunk, negative_slope=0.01)
-                    chunk.mul_(gamma).add_(beta)
+                    target = chunk if dest is None else dest  # conv1d's new tensor: FiLM writes the copy
+                    chunk = torch.addcmul(beta, chunk, gamma, out=target)  # γ·y + β in one pass
                     centre = inp[:, :, left:left + count]
                     if scale is not None:
                         chunk.addcmul_(centre, scale)
                     else:
                         chunk.add_(block.res(centre))
-                bufs[n] = bufs[n][:, :, count:]
+                if dest is not None and chunk is not dest:
+                    dest.copy_(chunk)
+                buf.consume(count)
                 emitted[n] += count
             if chunk is not None:
                 y = cloner.output(chunk)
@@ -182,17 +224,135 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
     return out
 
 
+class _LayerInput:
+    """The unconsumed input of one block, ``(B, C, ·)``, in a store allocated once.
+
+    New samples are written at the end (:meth:`reserve` returns the view to write into), consumed
+    samples leave at the front (:meth:`consume`). When the end of the store is reached, the live part
+    is moved to its front — at most ``left + right + tile`` samples, every few tiles, instead of a copy
+    of the whole buffer per tile. The store holds ``2·(left + right) + 3·tile`` samples, so the move's
+    source and destination do not overlap (live ≤ left + right whenever a tile arrives); the zero
+    padding at the signal's end can find less room, and then a fresh store is allocated.
+    """
+
+    def __init__(self, rows: int, channels: int, pad: tuple[int, int], tile: int, device, dtype) -> None:
+        left, right = pad
+        self.capacity = store_length(pad, tile)
+        self.store = torch.empty(rows, channels, self.capacity, device=device, dtype=dtype)
+        self.store[:, :, :left].zero_()  # the zero padding before the signal, as in the full pass
+        self.lo, self.hi = 0, left
+
+    @property
+    def available(self) -> int:
+        return self.hi - self.lo
+
+    def window(self, n: int) -> torch.Tensor:
+        """The first ``n`` unconsumed samples (a view)."""
+        return self.store[:, :, self.lo:self.lo + n]
+
+    def consume(self, n: int) -> None:
+        self.lo += n
+
+    def reserve(self, m: int) -> torch.Tensor:
+        """A view of ``m`` new samples at the end, to be written by the caller."""
+        if self.hi + m > self.store.shape[-1]:
+            live = self.hi - self.lo
+            if live > self.lo or live + m > self.store.shape[-1]:  # not reached with the store's length
+                fresh = torch.empty(*self.store.shape[:2], max(self.capacity, live + m),
+                                    device=self.store.device, dtype=self.store.dtype)
+                fresh[:, :, :live].copy_(self.store[:, :, self.lo:self.hi])
+                self.store = fresh
+            else:
+                self.store[:, :, :live].copy_(self.store[:, :, self.lo:self.hi])
+            self.lo, self.hi = 0, live
+        view = self.store[:, :, self.hi:self.hi + m]
+        self.hi += m
+        return view
+
+
+def store_length(pad: tuple[int, int], tile: int) -> int:
+    """Samples of one block's input store: ``2·(left + right) + 3·tile`` (see :class:`_LayerInput`)."""
+    return STORE_HALOS * (pad[0] + pad[1]) + STORE_TILES * tile
+
+
 def _on(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``t`` on ``device`` as ``dtype``, without a call when it is already there (no per-tile copies)."""
     return t if t.device == device and t.dtype == dtype else t.to(device=device, dtype=dtype)
 
 
-def _fused_layer(block: torch.nn.Module, device, dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def _use_taps(conv: str) -> bool:
+    """Whether the dilated convs run as per-tap GEMMs (``conv="taps"``); validates ``conv``."""
+    if conv not in CONV_KERNELS:
+        raise MixfxError(f"cloner_forward_tiled: conv must be one of {', '.join(CONV_KERNELS)}, got {conv!r}")
+    return conv == "taps"
+
+
+def _conv_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilation: int, count: int,
+                    out: torch.Tensor | None = None, step: int = 0) -> torch.Tensor:
+    """``F.conv1d(x, W, bias, dilation=d)[..., :count]`` as one conv of dilation ``step`` over ``P = d / step``
+    interleaved phases.
+
+    Output sample ``t = q·P + r`` only reads inputs ``≡ r (mod P)``:
+    ``y[qP + r] = Σ_j W_j · x[(q + j·step)·P + r]``, a conv of dilation ``step`` over the phase
+    ``x[r::P]``. The ``P`` phases become the batch of one :func:`torch.nn.functional.conv1d` (one
+    copy of the input into phase order; the output goes back to time order in the copy into ``out``).
+    The same kernel on the same products, so the values equal the direct conv; what changes is the
+    memory access: the taps of one output lie ``step`` phase samples apart instead of ``d`` samples,
+    and oneDNN's dilated conv slows down at large dilations (see the module docstring).
+    ``step`` (default :data:`PHASE_DILATION`) must divide ``d``.
+    """
+    step = step or PHASE_DILATION
+    if dilation % step:
+        raise ValueError(f"_conv_by_phases: step {step} does not divide the dilation {dilation}")
+    p = dilation // step
+    b, c, n = x.shape
+    m = -(-n // p)  # samples per phase (the last one zero-padded)
+    phased = x.new_empty(b, p, c, m)
+    as_time = phased.permute(0, 2, 3, 1)  # (b, c, m, p) view: as_time[..., q, r] is sample q·p + r
+    full = n // p
+    as_time[:, :, :full].copy_(x[:, :, :full * p].view(b, c, full, p))
+    if full < m:
+        as_time[:, :, full, :n - full * p].copy_(x[:, :, full * p:])
+        as_time[:, :, full, n - full * p:].zero_()
+    y = F.conv1d(phased.view(b * p, c, m), weight, bias, dilation=step)  # (b·p, C_out, m − (k−1)·step)
+    y = y.view(b, p, y.shape[1], y.shape[2]).permute(0, 2, 3, 1)  # (b, C_out, q, p): sample q·p + r
+    if out is None:
+        out = torch.empty(b, y.shape[1], count, dtype=x.dtype, device=x.device)
+    whole = count // p
+    out[:, :, :whole * p].view(b, y.shape[1], whole, p).copy_(y[:, :, :whole])
+    if whole * p < count:
+        out[:, :, whole * p:].copy_(y[:, :, whole, :count - whole * p])
+    return out
+
+
+def _conv_by_taps(x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor, dilation: int, count: int,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.conv1d(x, W, bias, dilation=d)`` as ``k`` GEMMs: ``y[b] = bias + Σ_j W_j · x[b, :, j·d : j·d + count]``.
+
+    ``taps`` is ``W`` as ``(k, C_out, C_in)``. Each tap's input is a contiguous time slice of the
+    buffer (row stride = the buffer length), so nothing is copied and the cost does not depend on the
+    dilation.
+    ``out`` (``(B, C_out, count)``, any row stride) receives the result, e.g. the next block's input.
+    """
+    if out is None:
+        out = torch.empty(x.shape[0], taps.shape[1], count, dtype=x.dtype, device=x.device)
+    column = bias.unsqueeze(1)
+    for r in range(x.shape[0]):
+        torch.addmm(column, taps[0], x[r, :, :count], out=out[r])
+        for j in range(1, taps.shape[0]):
+            out[r].addmm_(taps[j], x[r, :, j * dilation:j * dilation + count])
+    return out
+
+
+def _fused_layer(block: torch.nn.Module, device, dtype,
+                 taps: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """``(W', b', r)`` of a block in eval mode: the conv weight and bias with BatchNorm folded in, and
-    the depthwise residual as a ``(C, 1)`` scale (``None`` when the residual conv is not one-to-one)."""
+    the depthwise residual as a ``(C, 1)`` scale (``None`` when the residual conv is not one-to-one).
+    With ``taps``, ``W'`` comes as ``(k, C_out, C_in)`` for :func:`_conv_by_taps`."""
     bn = block.bn  # folded in float32 whatever the weights' dtype, then cast
     s = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
-    weight = (block.conv1.weight.float() * s[:, None, None]).to(device=device, dtype=dtype)
+    weight = block.conv1.weight.float() * s[:, None, None]
+    weight = (weight.permute(2, 0, 1).contiguous() if taps else weight).to(device=device, dtype=dtype)
     bias = (bn.bias.float() - bn.running_mean.float() * s).to(device=device, dtype=dtype)
     res = block.res
     one_to_one = res.in_channels == res.out_channels == res.groups

@@ -6,6 +6,11 @@ when DCI's default forests became the numba backend (see that script's docstring
 numbers may not change (1e-6, relative or absolute; NaN where NaN was recorded): re-record only
 with a change meant to alter the metrics or the evaluation set, and say so in the commit message.
 Computed in a fresh interpreter (one thread), so state earlier tests leave here cannot change it.
+
+One exception: SAP, 1e-4 absolute. SAP scores each code dimension by thresholding it, so codes that
+differ in the last float bits between CPUs (the recording was made on an Intel Xeon; on an AMD EPYC
+the encoder's conv kernels round differently) move a point across a threshold: there 5 of the 90
+SAP values moved by up to 1.8e-5 while every other number stayed within 1e-6.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ def test_disentangle_table_matches_the_recording(tmp_path):
     with np.load(out) as data:
         new = {k: data[k] for k in data.files}
     assert sorted(new) == sorted(old) and len(old) > 10
-    for key in sorted(old):
+    metric = old["disentangle.scores.metric"]
+    np.testing.assert_array_equal(new["disentangle.scores.metric"], metric)
+    for key in sorted(set(old) - {"disentangle.scores.metric"}):
         assert new[key].shape == old[key].shape, key
-        np.testing.assert_allclose(new[key], old[key], rtol=1e-6, atol=1e-6, err_msg=key)
+        if key == "disentangle.scores.value":
+            sap = metric == "sap"
+            assert sap.sum() == 90
+            np.testing.assert_allclose(new[key][sap], old[key][sap], rtol=0, atol=1e-4, err_msg="sap")
+            np.testing.assert_allclose(new[key][~sap], old[key][~sap], rtol=1e-6, atol=1e-6, err_msg=key)
+        else:
+            np.testing.assert_allclose(new[key], old[key], rtol=1e-6, atol=1e-6, err_msg=key)
