@@ -37,7 +37,7 @@ everything runs under :func:`torch.inference_mode`. The conv itself (``conv``):
 - ``"taps"``: ``k`` GEMMs ``y += W_j · x[:, j·d : j·d + L]`` on shifted time slices of the buffer
   (:func:`_conv_by_taps`: no copies, cost independent of the dilation). It runs at the BLAS GEMM
   rate: on an Intel Sapphire Rapids it was 1.46× faster than the direct conv1d, on the AMD EPYC
-  (whose MKL GEMM reaches only ≈ 180 GFLOP/s against oneDNN's ≈ 330) 1.6× slower — measure it
+  (whose MKL GEMM reaches only ≈ 180 GFLOP/s against oneDNN's ≈ 340) 2.0× slower — measure it
   with ``benchmarks/bench_transfer.py`` on your machine.
 
 ``fused=False`` runs the module's own layers (``block.bn``, ``block.res``), for comparison.

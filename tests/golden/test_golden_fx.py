@@ -81,7 +81,7 @@ def test_chain_outputs_configurations_and_factors_are_unchanged(golden, fresh):
         # within the 1e-6 checked above
         assert not differ or all(k.startswith("audio/scan/") for k in differ), differ
     # on another CPU vendor the vectorised float kernels round differently (an AMD EPYC moved the
-    # last bits of most outputs, every one within the 1e-6 of full scale checked above)
+    # last bits of most outputs, every one within the _ATOL of full scale checked above)
 
 
 
