@@ -119,12 +119,22 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.manual_seed(0)
     gemm = gemm_rates()
-    print(f"# {_cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 GEMM 2048² at the "
+    print(f"# {_cpu_name()} ({torch.backends.cpu.get_cpu_capability()} kernels), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; fp32 GEMM 2048² at the "
           f"start: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items()))
     if not args.skip_kernels:
         kernels(args)
     if args.e2e_seconds > 0:
         end_to_end(args)
+
+
+def _auto_kernel() -> str:
+    """What ``conv="auto"`` runs on this CPU."""
+    from mixfx.models import tcn_inference
+
+    if tcn_inference._phase_split_pays(torch.device("cpu")):
+        return f"conv1d + phase split at d ≥ {tcn_inference.PHASE_FROM}"
+    return f"conv1d; no phase split on {torch.backends.cpu.get_cpu_capability()}"
 
 
 def _cpu_name() -> str:
@@ -176,7 +186,7 @@ def kernels(args) -> None:
         variants = {"tiled, module's own BN / residual layers (fused=False)": dict(fused=False),
                     "tiled, fused, direct conv1d (conv='conv1d')": dict(conv="conv1d"),
                     "tiled, fused, per-tap GEMMs (conv='taps')": dict(conv="taps"),
-                    "tiled, fused, conv1d + phase split at d ≥ 1024 (conv='auto', ours)": dict(conv="auto")}
+                    f"tiled, fused, conv='auto' (ours: {_auto_kernel()})": dict(conv="auto")}
         ours_name = list(variants)[-1]
         runs = {name: [] for name in variants}
         for _ in range(args.ab_repeats):  # alternated, so drifting load hits every variant alike
@@ -188,6 +198,9 @@ def kernels(args) -> None:
             ratios = sorted(dt / o for (dt, _), o in zip(pairs, ours))
             spread = "" if name == ours_name else (
                 f"; time / ours median {ratios[len(ratios) // 2]:.2f}×, range {ratios[0]:.2f}–{ratios[-1]:.2f}×")
+            shares = sorted(n * flops_per_sample(cloner) / dt / max(g.values()) for dt, g in pairs)
+            spread += (f"; share of best GEMM run by run (each against its own readings) median "
+                       f"{shares[len(shares) // 2]:.0%}, range {shares[0]:.0%}–{shares[-1]:.0%}")
             row(size, n, f"{name}, max_memory 1024 MiB (median of {len(pairs)} alternated{spread})", tile, pairs[k][0], pairs[k][1], cloner)
         half = copy.deepcopy(cloner).to(torch.bfloat16)
         with torch.no_grad():

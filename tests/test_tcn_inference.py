@@ -56,6 +56,7 @@ def _phases_from(monkeypatch, dilation: int, step: int) -> None:
 
     monkeypatch.setattr(tcn_inference, "PHASE_FROM", dilation)
     monkeypatch.setattr(tcn_inference, "PHASE_DILATION", step)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")  # whatever this CPU is
 
 
 @pytest.mark.parametrize("tile", [97, 1000, 2045, 4096])
@@ -310,3 +311,28 @@ def _blocks_only(cloner, x, e):
     for block in cloner.blocks:
         h = block(h, e)
     return h
+
+
+@pytest.mark.parametrize("capability, split", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
+def test_auto_splits_into_phases_only_on_avx512_cpus(capability, split, monkeypatch):
+    """``conv="auto"`` takes the phase split where it was measured to pay (AVX-512 kernels) and the
+    plain conv1d elsewhere; the values are the same either way."""
+    from mixfx.models import tcn_inference
+
+    calls = []
+    phases = tcn_inference._conv_by_phases
+
+    def recording(*args, **kwargs):
+        calls.append(True)
+        return phases(*args, **kwargs)
+
+    monkeypatch.setattr(tcn_inference, "PHASE_FROM", 8)
+    monkeypatch.setattr(tcn_inference, "PHASE_DILATION", 4)
+    monkeypatch.setattr(tcn_inference, "_conv_by_phases", recording)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    x, e = _data(MODERATE, 1, 1500, 0)
+    with torch.no_grad():
+        full = MODERATE(x, e)
+    y = cloner_forward_tiled(MODERATE, x, e, tile=400, conv="auto")
+    assert bool(calls) == split
+    assert torch.allclose(y, full, atol=1e-5)

@@ -28,11 +28,14 @@ the FiLM ``γ·y + β`` and a depthwise residual ``r ⊙ x`` are applied in plac
 everything runs under :func:`torch.inference_mode`. The conv itself (``conv``):
 
 - ``"auto"`` (default): :func:`torch.nn.functional.conv1d` (oneDNN on a CPU, cuDNN on CUDA); on a
-  CPU, convs of dilation ``d ≥ 1024`` run as one conv of dilation 64 over the ``d / 64`` interleaved
-  phases of the input (:func:`_conv_by_phases`: same kernel, same values; one copy of the input
-  into phase order). On the project's 2-core AMD EPYC (AVX-512) oneDNN's conv1d ran at
-  270–310 GFLOP/s up to d = 512, but fell to ≈ 130 at d = 2048 and ≈ 100 at d = 8192 (the taps
-  of one output lie 14·d samples apart); split into phases those layers ran at 170–250.
+  CPU whose torch kernels are AVX-512 ones (``torch.backends.cpu.get_cpu_capability()``), convs of
+  dilation ``d ≥ 1024`` run as one conv of dilation 64 over the ``d / 64`` interleaved phases of
+  the input (:func:`_conv_by_phases`: same kernel, same values; one copy of the input into phase
+  order). On a 2-core AMD EPYC with AVX-512 oneDNN's conv1d ran at 270–310 GFLOP/s up to d = 512,
+  but fell to ≈ 130 at d = 2048 and ≈ 100 at d = 8192 (the taps of one output lie 14·d samples
+  apart); split into phases those layers ran at 170–250. On a 2-core AMD EPYC with AVX2 (Zen 3)
+  oneDNN's conv1d kept its rate at every dilation (≈ 140 GFLOP/s, about the GEMM rate) and the
+  phase split made the whole pass 11 % slower, so there ``"auto"`` is the plain conv1d.
 - ``"conv1d"``: always the direct conv1d.
 - ``"taps"``: ``k`` GEMMs ``y += W_j · x[:, j·d : j·d + L]`` on shifted time slices of the buffer
   (:func:`_conv_by_taps`: no copies, cost independent of the dilation). It runs at the BLAS GEMM
@@ -59,7 +62,8 @@ from mixfx.progress import ProgressFn
 
 CONV_KERNELS = ("auto", "conv1d", "taps")
 STORE_HALOS, STORE_TILES = 2, 3  # a block's input store: 2 halos + 3 tiles (see _LayerInput)
-PHASE_FROM, PHASE_DILATION = 1024, 64  # on a CPU, convs of dilation ≥ 1024 run as dilation-64 convs over d / 64 phases
+PHASE_FROM, PHASE_DILATION = 1024, 64  # on an AVX-512 CPU, convs of dilation ≥ 1024 run as dilation-64 convs over d / 64 phases
+PHASE_SPLIT_CAPABILITIES = ("AVX512",)  # torch.backends.cpu.get_cpu_capability() prefixes where the phase split pays
 
 __all__ = ["CONV_KERNELS", "cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
@@ -157,7 +161,7 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
             gb = block.film.film_fc(e.to(device=device, dtype=dtype)).unsqueeze(-1)
             films.append(torch.split(gb, block.film.channels, dim=1))
         taps = _use_taps(conv) and fused
-        phases = conv == "auto" and device.type == "cpu"
+        phases = conv == "auto" and _phase_split_pays(device)
         kernels = [_fused_layer(block, device, dtype, taps) if fused else None for block in blocks]
         # block n's input from absolute sample emitted[n] − pad[n][0] on; block n writes its output
         # straight into block n + 1's input (the last block into a working tensor)
@@ -285,6 +289,12 @@ def _use_taps(conv: str) -> bool:
     if conv not in CONV_KERNELS:
         raise MixfxError(f"cloner_forward_tiled: conv must be one of {', '.join(CONV_KERNELS)}, got {conv!r}")
     return conv == "taps"
+
+
+def _phase_split_pays(device: torch.device) -> bool:
+    """Whether ``conv="auto"`` splits the large dilations into phases on ``device``: CPUs whose torch
+    kernels are AVX-512 ones (:data:`PHASE_SPLIT_CAPABILITIES`; measured, see the module docstring)."""
+    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability().startswith(PHASE_SPLIT_CAPABILITIES)
 
 
 def _conv_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilation: int, count: int,
