@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -22,8 +21,9 @@ from mixeval.errors import MixevalError
 from mixfx import SAMPLE_RATE
 from mixfx.fx.loudness import integrated_loudness
 from mixfx.models.encoder import FXEncoder, FXEncoderConfig
+from mixfx.models.spectral_frontend import mel_filterbank
 
-__all__ = ["HandcraftedFeatures", "mel_filterbank", "noise_codes", "random_encoder"]
+__all__ = ["HandcraftedFeatures", "noise_codes", "random_encoder"]
 
 _EPS = 1e-10
 
@@ -45,25 +45,6 @@ def noise_codes(n: int, dim: int, *, rng: np.random.Generator) -> np.ndarray:
     if n < 1 or dim < 1:
         raise MixevalError(f"noise codes: expected n ≥ 1 and dim ≥ 1, got {n} and {dim}")
     return rng.standard_normal((n, dim)).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=8)
-def mel_filterbank(n_freqs: int, n_mels: int, sample_rate: int, f_min: float = 20.0, f_max: float | None = None) -> torch.Tensor:
-    """Triangular HTK-mel filters ``(n_mels, n_freqs)`` over the rfft bins ``0 … sample_rate/2``.
-
-    .. math:: m(f) = 2595 \\log_{10}(1 + f / 700)
-
-    Filters have unit peak; centres are equally spaced in mel between ``f_min`` and ``f_max``.
-    """
-    f_max = f_max or sample_rate / 2
-    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)  # noqa: E731
-    hz = lambda m: 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)  # noqa: E731
-    edges = hz(np.linspace(mel(f_min), mel(f_max), n_mels + 2))
-    freqs = np.linspace(0.0, sample_rate / 2, n_freqs)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None] - lo) / np.maximum(mid - lo, _EPS)
-    down = (hi - freqs[None]) / np.maximum(hi - mid, _EPS)
-    return torch.from_numpy(np.clip(np.minimum(up, down), 0.0, None)).float()
 
 
 def _dct_matrix(n_in: int, n_out: int) -> torch.Tensor:

@@ -10,7 +10,8 @@ import pytest
 import scipy.fft
 import torch
 
-from mixeval.baselines import HandcraftedFeatures, _dct_matrix, mel_filterbank, noise_codes, random_encoder
+from mixeval.baselines import HandcraftedFeatures, _dct_matrix, noise_codes, random_encoder
+from mixfx.models.spectral_frontend import mel_filterbank
 from mixeval.errors import MixevalError
 from mixeval.metrics.disentangle import dci
 from mixeval.plots.tsne import Panel, embed_2d, save_figure, scatter_grid
