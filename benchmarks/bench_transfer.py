@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads Open
 import torch
 import torch.nn.functional as F
 
+from mixfx.cpu import cpu_name, cpu_vendor
 from mixfx.models.apply import apply_with_context, cloner_context
 from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.tcn_inference import cloner_forward_tiled, tile_for_memory
@@ -119,7 +119,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.manual_seed(0)
     gemm = gemm_rates()
-    print(f"# {_cpu_name()} ({torch.backends.cpu.get_cpu_capability()} kernels), torch {torch.__version__}, "
+    print(f"# {cpu_name()} ({torch.backends.cpu.get_cpu_capability()} kernels), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; fp32 GEMM 2048² at the "
           f"start: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in gemm.items()))
     if not args.skip_kernels:
@@ -128,23 +128,13 @@ def main(argv=None) -> None:
         end_to_end(args)
 
 
-def _auto_kernel() -> str:
-    """What ``conv="auto"`` runs on this CPU."""
+def _auto_kernel(channels: int) -> str:
+    """What ``conv="auto"`` runs on this CPU for a cloner of ``channels`` channels."""
     from mixfx.models import tcn_inference
 
-    if tcn_inference._phase_split_pays(torch.device("cpu")):
-        return f"conv1d + phase split at d ≥ {tcn_inference.PHASE_FROM}"
-    return f"conv1d; no phase split on {torch.backends.cpu.get_cpu_capability()}"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    kernel = tcn_inference.auto_kernel(torch.device("cpu"), channels)
+    return {"phases": f"conv1d + phase split at d ≥ {tcn_inference.PHASE_FROM}", "taps": "per-tap GEMMs",
+            "conv1d": "conv1d"}[kernel] + f" on {cpu_vendor()} {torch.backends.cpu.get_cpu_capability()}"
 
 
 def kernels(args) -> None:
@@ -186,7 +176,7 @@ def kernels(args) -> None:
         variants = {"tiled, module's own BN / residual layers (fused=False)": dict(fused=False),
                     "tiled, fused, direct conv1d (conv='conv1d')": dict(conv="conv1d"),
                     "tiled, fused, per-tap GEMMs (conv='taps')": dict(conv="taps"),
-                    f"tiled, fused, conv='auto' (ours: {_auto_kernel()})": dict(conv="auto")}
+                    f"tiled, fused, conv='auto' (ours: {_auto_kernel(cloner.config.channels)})": dict(conv="auto")}
         ours_name = list(variants)[-1]
         runs = {name: [] for name in variants}
         for _ in range(args.ab_repeats):  # alternated, so drifting load hits every variant alike

@@ -56,7 +56,8 @@ def _phases_from(monkeypatch, dilation: int, step: int) -> None:
 
     monkeypatch.setattr(tcn_inference, "PHASE_FROM", dilation)
     monkeypatch.setattr(tcn_inference, "PHASE_DILATION", step)
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")  # whatever this CPU is
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")  # whatever this CPU is:
+    monkeypatch.setattr(tcn_inference, "cpu_vendor", lambda: "AuthenticAMD")  # the CPUs where "auto" splits
 
 
 @pytest.mark.parametrize("tile", [97, 1000, 2045, 4096])
@@ -313,26 +314,38 @@ def _blocks_only(cloner, x, e):
     return h
 
 
-@pytest.mark.parametrize("capability, split", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
-def test_auto_splits_into_phases_only_on_avx512_cpus(capability, split, monkeypatch):
-    """``conv="auto"`` takes the phase split where it was measured to pay (AVX-512 kernels) and the
-    plain conv1d elsewhere; the values are the same either way."""
+@pytest.mark.parametrize("vendor, capability, channels, expected", [
+    ("AuthenticAMD", "AVX512", 32, "phases"), ("AuthenticAMD", "AVX2", 32, "conv1d"), ("AuthenticAMD", "DEFAULT", 32, "conv1d"),
+    ("GenuineIntel", "AVX512", 32, "taps"), ("GenuineIntel", "AVX512", 31, "conv1d"), ("GenuineIntel", "AVX2", 32, "conv1d"),
+    ("unknown", "AVX512", 32, "phases")])
+def test_auto_picks_the_kernel_measured_for_the_cpu(vendor, capability, channels, expected, monkeypatch):
+    """``conv="auto"`` takes per-tap GEMMs on wide cloners on Intel AVX-512 CPUs, the phase split on other
+    AVX-512 CPUs and the plain conv1d elsewhere (where each was measured to pay); the values are the same
+    whichever it takes. The CPU facts are forced, so every rule runs on any machine."""
     from mixfx.models import tcn_inference
 
     calls = []
-    phases = tcn_inference._conv_by_phases
 
-    def recording(*args, **kwargs):
-        calls.append(True)
-        return phases(*args, **kwargs)
+    def recording(name, fn):
+        def wrapped(*args, **kwargs):
+            calls.append(name)
+            return fn(*args, **kwargs)
+        return wrapped
 
     monkeypatch.setattr(tcn_inference, "PHASE_FROM", 8)
     monkeypatch.setattr(tcn_inference, "PHASE_DILATION", 4)
-    monkeypatch.setattr(tcn_inference, "_conv_by_phases", recording)
+    monkeypatch.setattr(tcn_inference, "TAPS_FROM_CHANNELS", 32)  # MODERATE's width (the rule's threshold is 64)
+    monkeypatch.setattr(tcn_inference, "_conv_by_phases", recording("phases", tcn_inference._conv_by_phases))
+    monkeypatch.setattr(tcn_inference, "_conv_by_taps", recording("taps", tcn_inference._conv_by_taps))
+    monkeypatch.setattr(tcn_inference, "cpu_vendor", lambda: vendor)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert tcn_inference.auto_kernel(torch.device("cpu"), channels) == expected
+    assert tcn_inference.auto_kernel(torch.device("cuda"), 128) == "conv1d"
+    if channels != MODERATE.config.channels:
+        return
     x, e = _data(MODERATE, 1, 1500, 0)
     with torch.no_grad():
         full = MODERATE(x, e)
     y = cloner_forward_tiled(MODERATE, x, e, tile=400, conv="auto")
-    assert bool(calls) == split
+    assert set(calls) == ({expected} if expected != "conv1d" else set())
     assert torch.allclose(y, full, atol=1e-5)

@@ -27,21 +27,28 @@ the FiLM ``γ·y + β`` and a depthwise residual ``r ⊙ x`` are applied in plac
 (no new tensors per layer; the FiLM pass writes conv1d's result into the next block's store), and
 everything runs under :func:`torch.inference_mode`. The conv itself (``conv``):
 
-- ``"auto"`` (default): :func:`torch.nn.functional.conv1d` (oneDNN on a CPU, cuDNN on CUDA); on a
-  CPU whose torch kernels are AVX-512 ones (``torch.backends.cpu.get_cpu_capability()``), convs of
-  dilation ``d ≥ 1024`` run as one conv of dilation 64 over the ``d / 64`` interleaved phases of
-  the input (:func:`_conv_by_phases`: same kernel, same values; one copy of the input into phase
-  order). On a 2-core AMD EPYC with AVX-512 oneDNN's conv1d ran at 270–310 GFLOP/s up to d = 512,
-  but fell to ≈ 130 at d = 2048 and ≈ 100 at d = 8192 (the taps of one output lie 14·d samples
-  apart); split into phases those layers ran at 170–250. On a 2-core AMD EPYC with AVX2 (Zen 3)
-  oneDNN's conv1d kept its rate at every dilation (≈ 140 GFLOP/s, about the GEMM rate) and the
-  phase split made the whole pass 11 % slower, so there ``"auto"`` is the plain conv1d.
+- ``"auto"`` (default): the kernel measured fastest for the CPU (:func:`auto_kernel`;
+  ``benchmarks/bench_transfer.py`` prints what it picks):
+
+  * Intel CPUs with AVX-512 kernels, cloners of ≥ 64 channels (:data:`TAPS_FROM_CHANNELS`): the per-tap
+    GEMMs (``"taps"``). On a 2-core Intel Xeon with AVX-512 and AMX (2026-12-03) they ran the paper-size
+    pass at 74 % of the best GEMM against 60 % for conv1d and 53 % for the phase split below (1.31× and
+    1.39× faster); at 32 and 64 channels taps and conv1d tied, at 16 channels taps were 1.3× slower, and
+    the phase split was slower than conv1d at every width. An Intel Sapphire Rapids measured taps 1.46×
+    faster than conv1d at the paper size.
+  * other CPUs with AVX-512 kernels (measured on AMD): :func:`torch.nn.functional.conv1d` (oneDNN), with
+    convs of dilation ``d ≥ 1024`` run as one conv of dilation 64 over the ``d / 64`` interleaved phases
+    of the input (:func:`_conv_by_phases`: same kernel, same values; one copy of the input into phase
+    order). On a 2-core AMD EPYC with AVX-512 oneDNN's conv1d ran at 270–310 GFLOP/s up to d = 512,
+    but fell to ≈ 130 at d = 2048 and ≈ 100 at d = 8192 (the taps of one output lie 14·d samples
+    apart); split into phases those layers ran at 170–250, while taps ran 2.0× slower than conv1d (MKL's
+    GEMM reaches only ≈ 180 GFLOP/s there against oneDNN's ≈ 340).
+  * everything else (CUDA, AVX2, narrow Intel cloners): the plain conv1d. On a 2-core AMD EPYC with AVX2
+    (Zen 3) oneDNN's conv1d kept its rate at every dilation (≈ 140 GFLOP/s, about the GEMM rate) and the
+    phase split made the whole pass 11 % slower.
 - ``"conv1d"``: always the direct conv1d.
 - ``"taps"``: ``k`` GEMMs ``y += W_j · x[:, j·d : j·d + L]`` on shifted time slices of the buffer
-  (:func:`_conv_by_taps`: no copies, cost independent of the dilation). It runs at the BLAS GEMM
-  rate: on an Intel Sapphire Rapids it was 1.46× faster than the direct conv1d, on the AMD EPYC
-  (whose MKL GEMM reaches only ≈ 180 GFLOP/s against oneDNN's ≈ 340) 2.0× slower — measure it
-  with ``benchmarks/bench_transfer.py`` on your machine.
+  (:func:`_conv_by_taps`: no copies, cost independent of the dilation); it runs at the BLAS GEMM rate.
 
 ``fused=False`` runs the module's own layers (``block.bn``, ``block.res``), for comparison.
 
@@ -57,15 +64,17 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from mixfx.cpu import cpu_vendor
 from mixfx.errors import MixfxError
 from mixfx.progress import ProgressFn
 
 CONV_KERNELS = ("auto", "conv1d", "taps")
 STORE_HALOS, STORE_TILES = 2, 3  # a block's input store: 2 halos + 3 tiles (see _LayerInput)
-PHASE_FROM, PHASE_DILATION = 1024, 64  # on an AVX-512 CPU, convs of dilation ≥ 1024 run as dilation-64 convs over d / 64 phases
-PHASE_SPLIT_CAPABILITIES = ("AVX512",)  # torch.backends.cpu.get_cpu_capability() prefixes where the phase split pays
+PHASE_FROM, PHASE_DILATION = 1024, 64  # "phases": convs of dilation ≥ 1024 run as dilation-64 convs over d / 64 phases
+AVX512_CAPABILITIES = ("AVX512",)  # torch.backends.cpu.get_cpu_capability() prefixes of the AVX-512 rules of auto_kernel
+TAPS_FROM_CHANNELS = 64  # on Intel AVX-512 CPUs, "auto" runs per-tap GEMMs from this width on
 
-__all__ = ["CONV_KERNELS", "cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
+__all__ = ["CONV_KERNELS", "auto_kernel", "cloner_forward_tiled", "loud_pieces", "silent_output_mask", "tiled_memory_bytes", "tile_for_memory"]
 
 
 def _sizes(cloner: torch.nn.Module) -> tuple[int, int, int]:
@@ -160,8 +169,8 @@ def cloner_forward_tiled(cloner: torch.nn.Module, x: torch.Tensor, cond: torch.T
         for block, e in zip(blocks, conds):
             gb = block.film.film_fc(e.to(device=device, dtype=dtype)).unsqueeze(-1)
             films.append(torch.split(gb, block.film.channels, dim=1))
-        taps = _use_taps(conv) and fused
-        phases = conv == "auto" and _phase_split_pays(device)
+        kernel = _kernel(conv, device, cloner.config.channels)
+        taps, phases = kernel == "taps" and fused, kernel == "phases"
         kernels = [_fused_layer(block, device, dtype, taps) if fused else None for block in blocks]
         # block n's input from absolute sample emitted[n] − pad[n][0] on; block n writes its output
         # straight into block n + 1's input (the last block into a working tensor)
@@ -284,17 +293,22 @@ def _on(t: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tens
     return t if t.device == device and t.dtype == dtype else t.to(device=device, dtype=dtype)
 
 
-def _use_taps(conv: str) -> bool:
-    """Whether the dilated convs run as per-tap GEMMs (``conv="taps"``); validates ``conv``."""
+def auto_kernel(device: torch.device, channels: int) -> str:
+    """The conv kernel ``conv="auto"`` runs for a cloner of ``channels`` channels on ``device``:
+    ``"taps"``, ``"phases"`` (conv1d with the phase split at large dilations) or ``"conv1d"``
+    (the rules and their measurements are in the module docstring)."""
+    if device.type != "cpu" or not torch.backends.cpu.get_cpu_capability().startswith(AVX512_CAPABILITIES):
+        return "conv1d"
+    if cpu_vendor() == "GenuineIntel":
+        return "taps" if channels >= TAPS_FROM_CHANNELS else "conv1d"
+    return "phases"
+
+
+def _kernel(conv: str, device: torch.device, channels: int) -> str:
+    """The kernel of ``conv`` (``auto`` resolved by :func:`auto_kernel`); validates ``conv``."""
     if conv not in CONV_KERNELS:
         raise MixfxError(f"cloner_forward_tiled: conv must be one of {', '.join(CONV_KERNELS)}, got {conv!r}")
-    return conv == "taps"
-
-
-def _phase_split_pays(device: torch.device) -> bool:
-    """Whether ``conv="auto"`` splits the large dilations into phases on ``device``: CPUs whose torch
-    kernels are AVX-512 ones (:data:`PHASE_SPLIT_CAPABILITIES`; measured, see the module docstring)."""
-    return device.type == "cpu" and torch.backends.cpu.get_cpu_capability().startswith(PHASE_SPLIT_CAPABILITIES)
+    return auto_kernel(device, channels) if conv == "auto" else conv
 
 
 def _conv_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, dilation: int, count: int,

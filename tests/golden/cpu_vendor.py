@@ -9,20 +9,9 @@ near-zero gradient's rounding into a full ±lr step), to ~1e-3 of the loss and o
 
 from __future__ import annotations
 
-from pathlib import Path
+from mixfx.cpu import cpu_vendor
 
 RECORDED_ON = "GenuineIntel"  # every run on Intel Xeons up to 2026-12-02 (CI included) reproduced the recordings
-
-
-def cpu_vendor() -> str:
-    """``GenuineIntel`` / ``AuthenticAMD`` / … from /proc/cpuinfo (``unknown`` where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def same_cpu_as_recording() -> bool:
