@@ -53,11 +53,11 @@ def views(split: str, step: int):
     return contrastive_views(splits[split][step], chain, step_generator(9, step, 0, 3), single_fx=single_fx)
 
 
-def mean_loss(model: torch.nn.Module, split: str, steps: list[int], batch_stats: bool) -> float:
+def mean_loss(model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], batch_stats: bool) -> float:
     model.train(batch_stats)
     with torch.no_grad():
         losses = [float(nt_xent(model(a), model(b), temperature=args.temperature, d0=args.d0, gather=False))
-                  for a, b in (views(split, s) for s in steps)]
+                  for a, b in batches]
     return sum(losses) / len(losses)
 
 
@@ -83,5 +83,6 @@ for stems in (1, 2, 3, 4):
     steps = [stems - 1 + 4 * j for j in range(args.batches)]
     calibrated = recalibrated(stems)
     for split in ("train", "valid"):
-        print(f"| {stems} | {split} | {mean_loss(encoder, split, steps, False):.3f} | "
-              f"{mean_loss(encoder, split, steps, True):.3f} | {mean_loss(calibrated, split, steps, False):.3f} |", flush=True)
+        batches = [views(split, s) for s in steps]  # the same batches for the three columns
+        print(f"| {stems} | {split} | {mean_loss(encoder, batches, False):.3f} | "
+              f"{mean_loss(encoder, batches, True):.3f} | {mean_loss(calibrated, batches, False):.3f} |", flush=True)

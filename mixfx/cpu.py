@@ -7,13 +7,16 @@ set (``torch.backends.cpu.get_cpu_capability()``).
 
 from __future__ import annotations
 
+import functools
 import platform
 from pathlib import Path
 
 __all__ = ["cpu_name", "cpu_vendor"]
 
 
+@functools.cache
 def _cpuinfo_field(name: str) -> str | None:
+    """A field of ``/proc/cpuinfo`` (read once per field and process: it does not change)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.split(":", 1)[0].strip() == name:

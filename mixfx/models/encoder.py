@@ -51,7 +51,7 @@ class FXEncoderConfig:
         in_channels: input audio channels (2: stereo).
         frontend: ``"waveform"`` (the paper: the blocks read samples) or ``"logmel"`` (the blocks read
             the frames of :class:`~mixfx.models.spectral_frontend.LogMelFrontEnd`: log-mel bands of L, R,
-            mid and side; not in the paper, see :meth:`small`).
+            mid and side; not in the paper, see :meth:`small_logmel`).
         n_fft, hop, n_mels: the logmel front end's STFT size, hop and bands per signal (unused by
             ``"waveform"``).
     """

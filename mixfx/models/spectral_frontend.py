@@ -3,8 +3,8 @@
 The paper's FXencoder reads the raw waveform and must learn its own filterbank. On a CPU budget it
 does not: after a few hundred steps the waveform encoders solve the contrastive task with level,
 stereo and dynamics cues but stay at chance on EQ (README, "Does it learn?"). This front end hands
-the residual blocks what EQ, pan and the imager act on directly, so the learning is spent on
-separating effects from content:
+the residual blocks what EQ, pan and the imager act on directly, so the learning can be spent on
+separating effects from content (whether it is, at CPU budgets, is measured in the README):
 
 * a Hann STFT (``n_fft``, ``hop``) of the left, right, mid ``(L+R)/2`` and side ``(L−R)/2`` signals;
 * ``n_mels`` triangular HTK-mel bands of each power spectrum;
