@@ -27,7 +27,7 @@ from mixfx.models.cloner import ClonerConfig, MixFXCloner
 from mixfx.models.dilated_conv import dilated_conv1d
 
 
-def _median_seconds(fn, repeats: int) -> float:
+def median_seconds(fn, repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
@@ -59,8 +59,8 @@ def main() -> None:
         x = torch.randn(args.batch, c, t + (k - 1) * d, requires_grad=True)
         w = torch.randn(c, c, k, requires_grad=True)
         g = torch.randn(args.batch, c, t)
-        plain = _median_seconds(lambda: _plain(x, w, d).backward(g), args.repeats)
-        ours = _median_seconds(lambda: dilated_conv1d(x, w, d).backward(g), args.repeats)
+        plain = median_seconds(lambda: _plain(x, w, d).backward(g), args.repeats)
+        ours = median_seconds(lambda: dilated_conv1d(x, w, d).backward(g), args.repeats)
         print(f"| conv fwd+bwd, dilation {d} | {plain * 1e3:.1f} | {ours * 1e3:.1f} | {plain / ours:.2f}× |")
 
     torch.manual_seed(0)
@@ -74,10 +74,10 @@ def main() -> None:
         net.zero_grad(set_to_none=True)
         spectral_loss(net(x, cond), gt, config=loss_config).backward()
 
-    ours = _median_seconds(step, args.repeats)
+    ours = median_seconds(step, args.repeats)
     cloner_module.dilated_conv1d = _plain
     try:
-        plain = _median_seconds(step, args.repeats)
+        plain = median_seconds(step, args.repeats)
     finally:
         cloner_module.dilated_conv1d = dilated_conv1d
     print(f"| small cloner training step | {plain * 1e3:.0f} | {ours * 1e3:.0f} | {plain / ours:.2f}× |")

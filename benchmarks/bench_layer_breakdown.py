@@ -27,21 +27,12 @@ import mixfx  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch loads Open
 import torch
 import torch.nn.functional as F
 
-from bench_transfer import gemm_rates  # this folder (the script's own directory is on sys.path)
+from bench_cloner_backward import median_seconds  # this folder (the script's own directory is on sys.path)
+from bench_transfer import gemm_rates
 from mixfx.cpu import cpu_name
 from mixfx.models.tcn_inference import _conv_by_taps
 
 CHANNELS, KERNEL, TILE, SLOPE = 128, 15, 37_197, 0.01
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm: first touch, kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def _pointwise_eager(y: torch.Tensor, gamma, beta, centre, scale, dest: torch.Tensor) -> torch.Tensor:
@@ -83,12 +74,12 @@ def main() -> None:
         dest = torch.empty(1, CHANNELS, TILE)
         centre = x[:, :, halo // 2:halo // 2 + TILE]
         with torch.inference_mode():
-            conv1d = _median_seconds(lambda: F.conv1d(x, weight, bias, dilation=d), args.repeats)
-            by_taps = _median_seconds(lambda: _conv_by_taps(x, taps, bias, d, TILE, out=dest), args.repeats)
+            conv1d = median_seconds(lambda: F.conv1d(x, weight, bias, dilation=d), args.repeats)
+            by_taps = median_seconds(lambda: _conv_by_taps(x, taps, bias, d, TILE, out=dest), args.repeats)
             y0 = F.conv1d(x, weight, bias, dilation=d)
             work = y0.clone()
-            eager = _median_seconds(lambda: _pointwise_eager(work.copy_(y0), gamma, beta, centre, scale, dest),
-                                    args.repeats) - _median_seconds(lambda: work.copy_(y0), args.repeats)
+            eager = median_seconds(lambda: _pointwise_eager(work.copy_(y0), gamma, beta, centre, scale, dest),
+                                    args.repeats) - median_seconds(lambda: work.copy_(y0), args.repeats)
             cell, compile_s, saving = "–", "–", "–"
             if not args.no_compile:
                 torch._dynamo.reset()  # a fresh compile for this dilation's input strides
@@ -99,7 +90,7 @@ def main() -> None:
                 expected = _pointwise_eager(y0.clone(), gamma, beta, centre, scale, dest.clone())
                 if not torch.allclose(got, expected, rtol=1e-5, atol=1e-5):
                     raise SystemExit("the fused pointwise pass differs from the eager passes")
-                one = _median_seconds(lambda: fused(y0, gamma, beta, centre, scale, dest), args.repeats)
+                one = median_seconds(lambda: fused(y0, gamma, beta, centre, scale, dest), args.repeats)
                 cell = f"{one * 1e3:.1f}"
                 saving = f"{(eager - one) / (min(conv1d, by_taps) + eager):.1%}"
         conv = min(conv1d, by_taps)
