@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from mixfx.errors import MixfxError
 from mixfx.losses.contrastive import NTXentLoss, gather_with_grad, nt_xent
 from mixfx.losses.level import level_error_db, rms_db
-from mixfx.losses.spectral import SpectralLoss, SpectralLossConfig, multi_scale_spectral_loss, spectral_loss
+from mixfx.losses.spectral import SpectralLoss, SpectralLossConfig, SpectralTarget, multi_scale_spectral_loss, spectral_loss
 
 # ------------------------------------------------------------------------------------ NT-Xent
 
@@ -169,6 +169,30 @@ def test_spectral_loss_matches_numpy_hand_computation(length):
     ref = np.mean([_np_loss(y[i], gt[i], (64, 32), weights=(0.5,) * 4, drop_dc=True, drop_last=True)["total"]
                    for i in range(2)])
     assert float(got) == pytest.approx(ref, rel=1e-9)
+    # a precomputed SpectralTarget gives the same hand-computed values (and takes its config from the target)
+    target = SpectralTarget(torch.from_numpy(gt), off)
+    assert float(spectral_loss(torch.from_numpy(y), target)) == pytest.approx(ref, rel=1e-9)
+    loss, terms = spectral_loss(torch.from_numpy(y), SpectralTarget(torch.from_numpy(gt), cfg), reduction="none", output="full")
+    for i in range(2):
+        ref_i = _np_loss(y[i], gt[i], (64, 32))
+        assert float(loss[i]) == pytest.approx(ref_i["total"], rel=1e-9)
+        assert float(terms["side"][i]) == pytest.approx(ref_i["side"], rel=1e-9)
+
+
+def test_spectral_target_is_reused_and_checked():
+    g = torch.Generator().manual_seed(5)
+    gt = torch.randn(2, 2, 4000, generator=g)
+    target = SpectralTarget(gt, SpectralLossConfig(w_mid=0))
+    for scale in (0.5, 2.0):  # one target, several estimates
+        y = scale * gt + 0.1 * torch.randn(2, 2, 4000, generator=g)
+        assert float(spectral_loss(y, target)) == pytest.approx(float(spectral_loss(y, gt, config=SpectralLossConfig(w_mid=0))), rel=1e-6)
+    assert target.names == ["left", "right", "side"]
+    with pytest.raises(MixfxError, match="config differs"):
+        spectral_loss(gt, target, config=SpectralLossConfig())
+    with pytest.raises(MixfxError, match="equal shape"):
+        spectral_loss(gt[:, :, :100], target)
+    with pytest.raises(MixfxError, match=r"\(batch, 2, samples\)"):
+        SpectralTarget(torch.zeros(2, 100))
 
 
 def test_spectral_loss_properties():

@@ -235,6 +235,24 @@ def test_table2_with_two_trained_models_and_reload_of_the_items(synth_root, mode
                            "--evaluator", models["enc_a"])
     assert code == 0, err
     pd.testing.assert_frame_equal(pd.read_csv(out / "examples.csv"), pd.read_csv(again / "examples.csv"))
+    # reuse=True with identical inputs returns the written results without recomputing (files untouched);
+    # any change of an input (here a model file's bytes) computes again
+    from mixeval.pipelines.table2 import ModelSpec, Table2Config, run_table2
+
+    specs = [ModelSpec("Ψa", Path(models["enc_a"]), Path(models["cl_a"])), ModelSpec("Ψb", Path(models["enc_b"]), Path(models["cl_b"]))]
+    stamp = (again / "table2.csv").stat().st_mtime_ns
+    res = run_table2(synth_root, again, models=specs, evaluator=models["enc_a"], items=out / "items.json",
+                     config=Table2Config(batch_size=3), reuse=True)
+    assert res.reused and (again / "table2.csv").stat().st_mtime_ns == stamp
+    assert res.markdown == (again / "table2.md").read_text(encoding="utf-8")
+    pd.testing.assert_frame_equal(res.examples, pd.read_csv(again / "examples.csv"))
+    changed = tmp_path / "enc_b_copy.pt"
+    changed.write_bytes(Path(models["enc_b"]).read_bytes() + b"\0")  # same weights, other bytes: another SHA-256
+    specs[1] = ModelSpec("Ψb", changed, Path(models["cl_b"]))
+    res = run_table2(synth_root, again, models=specs, evaluator=models["enc_a"], items=out / "items.json",
+                     config=Table2Config(batch_size=3), reuse=True)
+    assert not res.reused
+    pd.testing.assert_frame_equal(res.examples, pd.read_csv(out / "examples.csv"))
 
 
 def test_bad_input_gives_one_line_and_writes_nothing(synth_root, models, tmp_path):
@@ -330,3 +348,30 @@ def test_bootstrap_ci_matches_the_normal_approximation_and_wilcoxon_pairs():
     a = np.arange(10.0)
     assert wilcoxon_p(a, a) == 1.0
     assert wilcoxon_p(a + 1.0, a) < 0.01  # every pair differs in the same direction
+
+
+def test_measure_rows_gives_the_same_values_for_any_chunk_size(monkeypatch):
+    import mixeval.pipelines.table2_measures as TM
+    from mixfx import STEMS
+
+    g = torch.Generator().manual_seed(11)
+    n, t = 3, 44100
+    gt = {s: 0.1 * torch.randn(n, 2, t, generator=g) for s in STEMS}
+    ref = {s: 0.1 * torch.randn(n, 2, t, generator=g) for s in STEMS}
+    outputs = {"Input": {s: 0.1 * torch.randn(n, 2, t, generator=g) for s in STEMS}, "oracle": gt,
+               "half": {s: 0.5 * gt[s] for s in STEMS}}
+    kwargs = dict(gt=gt, ref=ref, evaluator=None, device=torch.device("cpu"), batch_size=2, autocast=False)
+    frames = {}
+    for chunk_samples in (1, 2 * t, 10**9):  # one example per chunk, two, the whole case
+        monkeypatch.setattr(TM, "CHUNK_SAMPLES", chunk_samples)
+        frames[chunk_samples], _ = TM.measure_rows(outputs, list(outputs), **kwargs)
+    for other in (2 * t, 10**9):
+        pd.testing.assert_frame_equal(frames[1], frames[other], rtol=1e-9, atol=1e-12)
+    ex = frames[1]
+    # rows in order, each case's examples in order; the L_MSS columns equal lmss_terms on the whole case
+    assert list(dict.fromkeys(ex["row"])) == ["Input", "oracle", "half"] and len(ex) == 3 * (n + 4 * n)
+    stems = torch.cat([outputs["half"][s] for s in STEMS])
+    want = lmss_terms(stems, torch.cat([gt[s] for s in STEMS]))["left_right"]
+    got = ex[(ex["row"] == "half") & (ex["case"] == "stem")]["lmss_lr"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert (ex[ex["row"] == "oracle"][["lmss_lr", "rms_db", "loudness_lu"]].abs().to_numpy() < 1e-9).all()

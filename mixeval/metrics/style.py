@@ -33,11 +33,11 @@ import torch
 
 from mixfx import SAMPLE_RATE
 from mixfx.fx.loudness import integrated_loudness
-from mixfx.losses.spectral import SpectralLossConfig, spectral_loss
+from mixfx.losses.spectral import SpectralLossConfig, SpectralTarget, spectral_loss
 
 __all__ = [
     "AF_FEATURES", "LAMBDA", "audio_feature_errors", "audio_features", "bark_band_edges", "embedding_distance",
-    "lmss_terms", "loudness_error", "mrstft", "sdr_db",
+    "lmss_target", "lmss_terms", "loudness_error", "mrstft", "sdr_db",
 ]
 
 LAMBDA = 1e3
@@ -50,10 +50,19 @@ def _f64(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().cpu().numpy()
 
 
-def lmss_terms(y: torch.Tensor, target: torch.Tensor) -> dict[str, np.ndarray]:
-    """``{"left_right": (B,), "mid_side": (B,)}``: the paper's two ``L_MSS`` columns (official scale)."""
-    _, terms = spectral_loss(y.float(), target.float(), config=SpectralLossConfig.official(), reduction="none",
-                             output="full")
+def lmss_target(target: torch.Tensor) -> SpectralTarget:
+    """``target``'s spectrograms on the scale of :func:`lmss_terms`, to score several ``y`` against it."""
+    return SpectralTarget(target.float(), SpectralLossConfig.official())
+
+
+def lmss_terms(y: torch.Tensor, target: torch.Tensor | SpectralTarget) -> dict[str, np.ndarray]:
+    """``{"left_right": (B,), "mid_side": (B,)}``: the paper's two ``L_MSS`` columns (official scale).
+
+    ``target`` may be the :func:`lmss_target` of the target (its STFTs computed once).
+    """
+    if not isinstance(target, SpectralTarget):
+        target = target.float()
+    _, terms = spectral_loss(y.float(), target, config=SpectralLossConfig.official(), reduction="none", output="full")
     return {"left_right": _f64(terms["left_right"]), "mid_side": _f64(terms["mid_side"])}
 
 

@@ -10,7 +10,8 @@ Stages, each skipped when its output already exists (so an interrupted run conti
 5. style transfer of one test song to the mixing style of another (Ψ w/ Φp.s.);
 6. Table 1 (``mixeval disentangle``, iid protocol: one FX configuration per item) and Fig. 2;
 7. FX retrieval (``mixeval retrieval``, paper protocol: configurations shared by the segments);
-8. Table 2 (``mixeval table2``): Input, oracle, the DSP baseline and the three Ψ, ΔΦ measured with Φp.s.;
+8. Table 2 (``mixeval table2``): Input, oracle, the DSP baseline and the three Ψ, ΔΦ measured with Φp.s.
+   (reused when its inputs are unchanged: ``run_table2(reuse=True)``);
 9. the report: ``summary.md`` and ``summary.html`` with the verdict table
    (:mod:`mixeval.tables.verdicts`), training curves, the probability schedule, the tables, Fig. 2,
    timings per stage and versions.
@@ -255,7 +256,8 @@ def reproduce(
     lap("retrieval")
     log(f"8/9 Table 2 → {reports / 'table2'}")
     specs = [ModelSpec(f"Ψ w/ {label}", enc, cl) for label, enc, cl in zip(LABELS, encoders, cloners)]
-    t2 = run_table2(normalized, reports / "table2", models=specs, evaluator=encoders[-1], config=tcfg, progress=progress)
+    t2 = run_table2(normalized, reports / "table2", models=specs, evaluator=encoders[-1], config=tcfg, reuse=True,
+                    progress=progress)
     lap("Table 2")
     paths.update(reports=reports / "disentangle", retrieval=reports / "retrieval", table2=reports / "table2")
 

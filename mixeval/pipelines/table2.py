@@ -41,6 +41,7 @@ from mixeval.transfer_set import (
     sample_transfer_set, save_manifest,
 )
 from mixfx import SAMPLE_RATE, STEMS
+from mixfx import __version__ as mixfx_version
 from mixfx.io.atomic import atomic_write
 from mixfx.io.paths import check_output_dir
 from mixfx.progress import Progress, progress_reporter
@@ -119,6 +120,7 @@ class Table2Result:
     floor: dict[str, float]
     sdr: dict[str, float]
     timings: dict[str, float]
+    reused: bool = False
 
 
 # ----------------------------------------------------------------------------------------- checks
@@ -166,6 +168,7 @@ def run_table2(
     config: Table2Config | None = None,
     ir_dir: str | os.PathLike | None = None,
     save_audio: bool = False,
+    reuse: bool = False,
     progress: Progress = False,
 ) -> Table2Result:
     """Table 2 of Koo et al. for the given style-transfer models, plus the model-free rows.
@@ -181,8 +184,12 @@ def run_table2(
         config: sizes and settings.
         ir_dir: impulse responses of the reverb (default: the built-in synthetic bank).
         save_audio: also write x, ref, gt and every row's y as WAV under ``audio/``.
+        reuse: when ``out_dir`` already holds the results of identical inputs (``run.json``: the same data
+            path, config, item set, IR folder, ``save_audio``, mixfx version and SHA-256 of every model,
+            evaluator and separator file), return those instead of computing them again
+            (``Table2Result.reused``); ``mixeval reproduce`` uses it so a resumed run skips a finished Table 2.
         progress: ``True`` for tqdm bars on stderr, or a :class:`~mixfx.progress.ProgressFn` called
-            ``(done, total, stage)``: ``"DSP baseline"`` and ``"models"`` in stems, ``"measures"`` in rows.
+            ``(done, total, stage)``: ``"DSP baseline"`` and ``"models"`` in stems, ``"measures"`` in examples × rows.
 
     Raises:
         MixevalError / MixfxError: any bad input, before work starts (one line each).
@@ -232,7 +239,21 @@ def run_table2(
         notes.append("no --evaluator and no --model: the λ·ΔΦ columns are empty")
     if separator is None:
         notes.append("no --separator: the 'separated stems' row is skipped")
-    report = progress_reporter(progress, unit={"DSP baseline": "stem", "models": "stem", "measures": "row"})
+    inputs = {
+        "config": cfg.to_dict(), "data": str(data), "evaluator": eval_source,
+        "evaluator_sha256": file_sha256(evaluator) if evaluator is not None else None,
+        "models": [{"label": m.label, "encoder": str(m.encoder), "cloner": str(m.cloner),
+                    "encoder_sha256": file_sha256(m.encoder), "cloner_sha256": file_sha256(m.cloner)} for m, _, _ in loaded],
+        "separator": str(separator) if separator else None,
+        "separator_sha256": file_sha256(separator) if separator else None,
+        "items_key": tset.key, "ir_dir": str(ir_dir) if ir_dir else None, "save_audio": bool(save_audio),
+        "mixfx_version": mixfx_version,
+    }
+    if reuse:
+        earlier = _earlier_result(out_dir, inputs)
+        if earlier is not None:
+            return earlier
+    report = progress_reporter(progress, unit={"DSP baseline": "stem", "models": "stem", "measures": "example"})
     times["setup"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -298,13 +319,7 @@ def run_table2(
     wide = table2_wide(summary, rows)
     md = table2_markdown(summary, rows, floor=floor, sdr=sdr, alpha=cfg.alpha)
     run = {
-        "config": cfg.to_dict(), "data": str(data), "notes": notes, "evaluator": eval_source,
-        "evaluator_sha256": file_sha256(evaluator) if evaluator is not None else None,
-        "models": [{"label": m.label, "encoder": str(m.encoder), "cloner": str(m.cloner),
-                    "encoder_sha256": file_sha256(m.encoder), "cloner_sha256": file_sha256(m.cloner)} for m, _, _ in loaded],
-        "separator": str(separator) if separator else None,
-        "separator_sha256": file_sha256(separator) if separator else None,
-        "items_key": tset.key, "floor_gt_ref": floor, "sdr_db": sdr, "device": str(device),
+        **inputs, "notes": notes, "floor_gt_ref": floor, "sdr_db": sdr, "device": str(device),
         "versions": software_versions(), "timings_s": times,
     }
     with staged_outputs(out_dir, replace_folders=("audio",) if save_audio else (), prefix=".table2.") as staged:
@@ -327,6 +342,28 @@ def run_table2(
         with atomic_write(folder / "run.json", "w", encoding="utf-8") as f:
             json.dump(run, f, indent=1, default=str)
     return Table2Result(summary, examples, md, staged.files, notes, floor, sdr, times)
+
+
+RESULT_FILES = ("table2.csv", "table2_long.csv", "table2.md", "table2.tex", "examples.csv", "items.json", "run.json")
+
+
+def _earlier_result(out_dir: Path, inputs: dict) -> Table2Result | None:
+    """The results in ``out_dir`` when its ``run.json`` records exactly ``inputs``, else None."""
+    try:
+        earlier = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = json.loads(json.dumps(inputs, default=str))
+    if not isinstance(earlier, dict) or any(earlier.get(k) != v for k, v in wanted.items()):
+        return None
+    if not all((out_dir / name).is_file() for name in RESULT_FILES):
+        return None
+    files = [out_dir / name for name in RESULT_FILES] + sorted(out_dir.glob("fig_table2.*"))
+    logger.info("table2: %s holds the results of these inputs; reused", out_dir)
+    return Table2Result(pd.read_csv(out_dir / "table2_long.csv"), pd.read_csv(out_dir / "examples.csv"),
+                        (out_dir / "table2.md").read_text(encoding="utf-8"), files, list(earlier.get("notes", [])),
+                        dict(earlier.get("floor_gt_ref", {})), dict(earlier.get("sdr_db", {})),
+                        dict(earlier.get("timings_s", {})), reused=True)
 
 
 def _save_audio(folder: Path, x, ref, gt, outputs, rows) -> None:

@@ -180,13 +180,79 @@ def multi_scale_spectral_loss(estimate: torch.Tensor, target: torch.Tensor,
     return lin, log
 
 
-def spectral_loss(estimate: torch.Tensor, target: torch.Tensor, *, config: SpectralLossConfig | None = None,
-                  reduction: str = "mean", output: str = "loss"):
+_CHANNEL_SIGNAL = {
+    "left": lambda x: x[:, 0],
+    "right": lambda x: x[:, 1],
+    "mid": lambda x: x[:, 0] + x[:, 1],
+    "side": lambda x: x[:, 0] - x[:, 1],
+}
+
+
+def _weighted_channels(cfg: SpectralLossConfig) -> list[str]:
+    """The channels of eq. 1 with a non-zero weight (zero-weight channels are skipped)."""
+    weights = cfg.weights()
+    return [name for name in CHANNELS if weights[name] != 0]
+
+
+def _channel_signals(x: torch.Tensor, names: list[str]) -> torch.Tensor:
+    """Stereo ``(batch, 2, samples)`` → ``(batch, len(names), samples)`` (L, R, M = L+R, S = L−R)."""
+    return torch.stack([_CHANNEL_SIGNAL[n](x) for n in names], dim=1)
+
+
+class SpectralTarget:
+    """A target's magnitude and log-magnitude spectrograms at every scale of ``config``, computed once.
+
+    Pass it as ``target`` to :func:`spectral_loss` to score several estimates against the same target
+    (Table 2 scores every row against one gt) with half the STFTs. The values equal
+    ``spectral_loss(estimate, target_tensor)`` up to float rounding (the target's STFTs run as their own
+    batch instead of stacked with the estimate's).
+
+    Args:
+        target: ``(batch, 2, samples)``.
+        config: settings; default :meth:`SpectralLossConfig.paper`.
+    """
+
+    def __init__(self, target: torch.Tensor, config: SpectralLossConfig | None = None) -> None:
+        if target.ndim != 3 or target.shape[1] != 2 or target.shape[-1] < 1:
+            raise MixfxError(f"SpectralTarget: expected a target of shape (batch, 2, samples), got {tuple(target.shape)}")
+        self.config = config or SpectralLossConfig.paper()
+        self.shape = target.shape
+        self.names = _weighted_channels(self.config)
+        signals = _channel_signals(target.detach(), self.names)
+        self.mags: list[torch.Tensor] = []
+        self.logs: list[torch.Tensor | None] = []
+        cfg = self.config
+        for n_fft, hop in zip(cfg.fft_sizes, cfg.hops()):
+            mag = magnitude_spectrogram(signals.reshape(-1, signals.shape[-1]), n_fft, hop, mag_eps=cfg.mag_eps,
+                                        drop_dc=cfg.drop_dc, drop_last_frame=cfg.drop_last_frame)
+            mag = mag.reshape(*signals.shape[:2], *mag.shape[-2:])
+            self.mags.append(mag)
+            self.logs.append(torch.log10(mag + cfg.eps) if cfg.alpha > 0 else None)
+
+    def loss_parts(self, estimate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lin, log)`` per (example, channel) of ``estimate`` ``(batch, 2, samples)`` against this target."""
+        cfg = self.config
+        signals = _channel_signals(estimate, self.names)
+        lin = signals.new_zeros(signals.shape[:2])
+        log = signals.new_zeros(signals.shape[:2])
+        for (n_fft, hop), tgt, tgt_log in zip(zip(cfg.fft_sizes, cfg.hops()), self.mags, self.logs):
+            est = magnitude_spectrogram(signals.reshape(-1, signals.shape[-1]), n_fft, hop, mag_eps=cfg.mag_eps,
+                                        drop_dc=cfg.drop_dc, drop_last_frame=cfg.drop_last_frame)
+            est = est.reshape(tgt.shape)
+            lin = lin + (est - tgt).abs().mean(dim=(-2, -1))
+            if tgt_log is not None:
+                log = log + (torch.log10(est + cfg.eps) - tgt_log).square().mean(dim=(-2, -1))
+        return lin, log
+
+
+def spectral_loss(estimate: torch.Tensor, target: torch.Tensor | SpectralTarget, *,
+                  config: SpectralLossConfig | None = None, reduction: str = "mean", output: str = "loss"):
     """Paper eq. 1: multi-scale spectral loss on L, R, M = L+R and S = L−R (lower is better; 0 best).
 
     Args:
         estimate: model output ``y`` ``(batch, 2, samples)``.
-        target: ground truth ``gt`` ``(batch, 2, samples)``.
+        target: ground truth ``gt`` ``(batch, 2, samples)``, or its precomputed :class:`SpectralTarget`
+            (then ``config`` is the target's).
         config: settings; default :meth:`SpectralLossConfig.paper`.
         reduction: ``"mean"`` (scalar, mean over the batch) or ``"none"`` (``(batch,)``).
         output: ``"loss"``, or ``"full"`` for ``(loss, terms)`` with ``terms`` holding, for each
@@ -198,7 +264,8 @@ def spectral_loss(estimate: torch.Tensor, target: torch.Tensor, *, config: Spect
         The weighted sum ``Σ_c w_c · L_MSS(c)``.
 
     Raises:
-        MixfxError: shapes differ, not ``(batch, 2, samples ≥ 1)``, unknown ``reduction``/``output``.
+        MixfxError: shapes differ, not ``(batch, 2, samples ≥ 1)``, unknown ``reduction``/``output``,
+            a ``config`` other than the :class:`SpectralTarget`'s.
     """
     if estimate.shape != target.shape or estimate.ndim != 3 or estimate.shape[1] != 2 or estimate.shape[-1] < 1:
         raise MixfxError(
@@ -209,19 +276,17 @@ def spectral_loss(estimate: torch.Tensor, target: torch.Tensor, *, config: Spect
         raise MixfxError(f"spectral_loss: reduction must be 'mean' or 'none', got {reduction!r}")
     if output not in ("loss", "full"):
         raise MixfxError(f"spectral_loss: output must be 'loss' or 'full', got {output!r}")
-    cfg = config or SpectralLossConfig.paper()
+    if isinstance(target, SpectralTarget):
+        if config is not None and config != target.config:
+            raise MixfxError("spectral_loss: config differs from the config the SpectralTarget was computed with")
+        cfg = target.config
+        names = target.names
+        lin, log = target.loss_parts(estimate)
+    else:
+        cfg = config or SpectralLossConfig.paper()
+        names = _weighted_channels(cfg)
+        lin, log = multi_scale_spectral_loss(_channel_signals(estimate, names), _channel_signals(target, names), cfg)
     weights = cfg.weights()
-
-    channel = {
-        "left": lambda x: x[:, 0],
-        "right": lambda x: x[:, 1],
-        "mid": lambda x: x[:, 0] + x[:, 1],
-        "side": lambda x: x[:, 0] - x[:, 1],
-    }
-
-    names = [name for name in CHANNELS if weights[name] != 0]  # zero-weight channels are skipped
-    lin, log = multi_scale_spectral_loss(torch.stack([channel[n](estimate) for n in names], dim=1),
-                                         torch.stack([channel[n](target) for n in names], dim=1), cfg)
     mss = (1 - cfg.alpha) * lin + cfg.alpha * log  # (batch, channels)
     total = sum(weights[n] * mss[:, k] for k, n in enumerate(names))
     per_example: dict[str, torch.Tensor] = {}
