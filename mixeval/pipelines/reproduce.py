@@ -58,7 +58,7 @@ class ReproduceConfig:
     songs: int = 12
     seconds: float = 20.0
     seed: int = 0
-    encoder_steps: int | None = 60
+    encoder_steps: int | None = 40
     cloner_steps: int | None = 30
     evaluation: str = "quick"
 
