@@ -109,15 +109,18 @@ def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *
     """
     n = len(gt[STEMS[0]])
     gt_c, ref_c = stem_cases(gt), stem_cases(ref)
-    emb = {}
-    e_y = {row: {case: None for case in CASES} for row in rows}
+    none = {case: None for case in CASES}
+    emb = {"ref": none, "gt": none}
+    e_y = {row: none for row in rows}
     if evaluator is not None:
         emb = {k: {case: embed(evaluator, v[case], device, batch_size, autocast) for case in CASES}
                for k, v in (("ref", ref_c), ("gt", gt_c))}
-        for row in rows:  # one row's cases in memory at a time
-            cases = stem_cases(outputs[row]) if row != ORACLE else None
-            for case in CASES:
-                e_y[row][case] = emb["gt"][case] if row == ORACLE else embed(evaluator, cases[case], device, batch_size, autocast)
+        for row in rows:  # one row's cases in memory at a time; the oracle is gt itself
+            if row == ORACLE:
+                e_y[row] = emb["gt"]
+            else:
+                cases = stem_cases(outputs[row])
+                e_y[row] = {c: embed(evaluator, cases[c], device, batch_size, autocast) for c in CASES}
     stem_col = {"multitrack": ["mixture"] * n, "stem": [s for s in STEMS for _ in range(n)]}
     item_col = {"multitrack": list(range(n)), "stem": list(range(n)) * len(STEMS)}
     parts: dict[tuple[str, str], list[dict[str, np.ndarray]]] = {(row, case): [] for row in rows for case in CASES}
@@ -131,9 +134,10 @@ def measure_rows(outputs: dict[str, dict[str, torch.Tensor]], rows: list[str], *
             g = gt_c[case][sel]
             spectra, features = M.lmss_target(g), M.audio_features(g)
             pick = (lambda e: e[sel] if e is not None else None)
+            e_ref, e_gt = pick(emb["ref"][case]), pick(emb["gt"][case])
             for row in rows:
-                parts[row, case].append(_measures(_case_chunk(outputs[row], case, sel), spectra, features, pick(e_y[row][case]),
-                                                  pick(emb.get("ref", {}).get(case)), pick(emb.get("gt", {}).get(case)), g))
+                parts[row, case].append(_measures(_case_chunk(outputs[row], case, sel), spectra, features,
+                                                  pick(e_y[row][case]), e_ref, e_gt, g))
                 done += len(g)
                 report(done, total, "measures")
     frames = []

@@ -166,18 +166,37 @@ def multi_scale_spectral_loss(estimate: torch.Tensor, target: torch.Tensor,
         ``L_MSS = (1 − α)·lin + α·log``.
     """
     cfg = config or SpectralLossConfig.paper()
-    lead = estimate.shape[:-1]
-    both = torch.stack([estimate, target]).reshape(-1, estimate.shape[-1])
-    lin = estimate.new_zeros(lead)
-    log = estimate.new_zeros(lead)
+    both = torch.stack([estimate, target])
+    lin = estimate.new_zeros(estimate.shape[:-1])
+    log = estimate.new_zeros(estimate.shape[:-1])
     for n_fft, hop in zip(cfg.fft_sizes, cfg.hops()):
-        mag = magnitude_spectrogram(both, n_fft, hop, mag_eps=cfg.mag_eps, drop_dc=cfg.drop_dc,
-                                    drop_last_frame=cfg.drop_last_frame)
-        est, tgt = mag.reshape(2, *lead, *mag.shape[-2:]).unbind(0)
-        lin = lin + (est - tgt).abs().mean(dim=(-2, -1))
-        if cfg.alpha > 0:
-            log = log + (torch.log10(est + cfg.eps) - torch.log10(tgt + cfg.eps)).square().mean(dim=(-2, -1))
+        est, tgt = _magnitudes(both, n_fft, hop, cfg).unbind(0)
+        lin_i, log_i = _scale_terms(est, tgt, _log_magnitude(tgt, cfg), cfg)
+        lin = lin + lin_i
+        if log_i is not None:
+            log = log + log_i
     return lin, log
+
+
+def _magnitudes(x: torch.Tensor, n_fft: int, hop: int, cfg: SpectralLossConfig) -> torch.Tensor:
+    """:func:`magnitude_spectrogram` of signals ``(..., samples)`` with ``cfg``'s settings → ``(..., bins, frames)``."""
+    mag = magnitude_spectrogram(x.reshape(-1, x.shape[-1]), n_fft, hop, mag_eps=cfg.mag_eps, drop_dc=cfg.drop_dc,
+                                drop_last_frame=cfg.drop_last_frame)
+    return mag.reshape(*x.shape[:-1], *mag.shape[-2:])
+
+
+def _log_magnitude(mag: torch.Tensor, cfg: SpectralLossConfig) -> torch.Tensor | None:
+    """``log10(S + ε)`` for the log term, or None when ``alpha`` is 0 (no log term)."""
+    return torch.log10(mag + cfg.eps) if cfg.alpha > 0 else None
+
+
+def _scale_terms(est: torch.Tensor, tgt: torch.Tensor, tgt_log: torch.Tensor | None,
+                 cfg: SpectralLossConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One scale's ``mean|S − Ŝ|`` and ``mean(log10(S + ε) − log10(Ŝ + ε))²`` (None without a log term)."""
+    lin = (est - tgt).abs().mean(dim=(-2, -1))
+    if tgt_log is None:
+        return lin, None
+    return lin, (torch.log10(est + cfg.eps) - tgt_log).square().mean(dim=(-2, -1))
 
 
 _CHANNEL_SIGNAL = {
@@ -218,16 +237,10 @@ class SpectralTarget:
         self.config = config or SpectralLossConfig.paper()
         self.shape = target.shape
         self.names = _weighted_channels(self.config)
-        signals = _channel_signals(target.detach(), self.names)
-        self.mags: list[torch.Tensor] = []
-        self.logs: list[torch.Tensor | None] = []
         cfg = self.config
-        for n_fft, hop in zip(cfg.fft_sizes, cfg.hops()):
-            mag = magnitude_spectrogram(signals.reshape(-1, signals.shape[-1]), n_fft, hop, mag_eps=cfg.mag_eps,
-                                        drop_dc=cfg.drop_dc, drop_last_frame=cfg.drop_last_frame)
-            mag = mag.reshape(*signals.shape[:2], *mag.shape[-2:])
-            self.mags.append(mag)
-            self.logs.append(torch.log10(mag + cfg.eps) if cfg.alpha > 0 else None)
+        signals = _channel_signals(target.detach(), self.names)
+        self.mags = [_magnitudes(signals, n_fft, hop, cfg) for n_fft, hop in zip(cfg.fft_sizes, cfg.hops())]
+        self.logs = [_log_magnitude(mag, cfg) for mag in self.mags]
 
     def loss_parts(self, estimate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lin, log)`` per (example, channel) of ``estimate`` ``(batch, 2, samples)`` against this target."""
@@ -236,12 +249,10 @@ class SpectralTarget:
         lin = signals.new_zeros(signals.shape[:2])
         log = signals.new_zeros(signals.shape[:2])
         for (n_fft, hop), tgt, tgt_log in zip(zip(cfg.fft_sizes, cfg.hops()), self.mags, self.logs):
-            est = magnitude_spectrogram(signals.reshape(-1, signals.shape[-1]), n_fft, hop, mag_eps=cfg.mag_eps,
-                                        drop_dc=cfg.drop_dc, drop_last_frame=cfg.drop_last_frame)
-            est = est.reshape(tgt.shape)
-            lin = lin + (est - tgt).abs().mean(dim=(-2, -1))
-            if tgt_log is not None:
-                log = log + (torch.log10(est + cfg.eps) - tgt_log).square().mean(dim=(-2, -1))
+            lin_i, log_i = _scale_terms(_magnitudes(signals, n_fft, hop, cfg), tgt, tgt_log, cfg)
+            lin = lin + lin_i
+            if log_i is not None:
+                log = log + log_i
         return lin, log
 
 
